@@ -1,0 +1,48 @@
+"""Command line: ``graphgen data | evaluate | train | sample | bench``.
+
+Each sub-command's arguments and behaviour live beside the code they drive, in a ``commands.py`` module of that
+room (``graphgen/data/commands.py``, ``graphgen/evaluate/commands.py``, ...). This file lists them explicitly; it
+imports a room only when its command runs, so ``graphgen --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> (module holding ``add_arguments(parser)`` and ``run(args)``, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("graphgen.data.commands", "list, inspect and prepare datasets"),
+    "evaluate": ("graphgen.evaluate.commands", "score generated molecules or graphs"),
+    "train": ("graphgen.train.commands", "train an encoder or a generator"),
+    "sample": ("graphgen.generate.commands", "sample graphs from a trained or bundled model"),
+    "bench": ("graphgen.train.bench", "run encoder benchmarks (ZINC-12k, ogbg-molhiv, ...)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphgen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(_module=module_name)
+        # Sub-parsers are filled lazily in main() for the chosen command only.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints help / the usage error and exits
+        return 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"graphgen {name}", description=COMMANDS[name][1])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
