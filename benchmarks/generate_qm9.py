@@ -1,0 +1,90 @@
+"""QM9 generators side by side: PARD (block diffusion) vs the score SDE (GDSS), same machine, same run.
+
+Each model samples ``-n`` molecules with the same seed and ``--threads`` torch threads; the table gives network
+evaluations per graph, molecules per second (sampling only) and the GDSS-protocol metrics (validity w/o correction,
+uniqueness, novelty, FCD, NSPDK MMD against the QM9 test split), plus the ratio PARD / SDE for speed and NFE.
+
+    GRAPHGEN_DATA=/work/shared/data python benchmarks/generate_qm9.py --pard qm9 --sde runs/sde/qm9/final \
+        -n 1000 --threads 2 --json runs/pard_qm9/compare.json
+
+``--pard``/``--sde`` take a saved-generator folder or a bundled model name; either may be omitted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+PUBLISHED_GDSS = {"validity_wo_correction": 0.9572, "nspdk_mmd": 0.003, "fcd": 2.900, "uniqueness": 0.9846,
+                  "novelty": 0.8627}  # GDSS paper, QM9 (REFERENCE.md §5, unverified)
+
+
+def load(name_or_path: str):
+    from pathlib import Path
+
+    from graphgen.generate import load_generator
+
+    if Path(name_or_path).is_dir():
+        return load_generator(name_or_path)
+    from graphgen import hub
+
+    return hub.load(name_or_path)
+
+
+def measure(model, n: int, seed: int, batch_size: int) -> dict:
+    """Sample ``n`` graphs; return graphs, seconds and network evaluations per graph (``last_sample_stats``; both
+    generators count one pass of their denoiser over a graph as one evaluation)."""
+    start = time.perf_counter()
+    graphs = model.sample(n, generator=torch.Generator().manual_seed(seed), batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    nfe = float(getattr(model, "last_sample_stats", {}).get("nfe", float("nan")))
+    return {"graphs": graphs, "seconds": seconds, "nfe_per_graph": nfe, "mol_per_s": n / seconds}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pard", default=None, help="PARD model folder or bundled name (e.g. qm9)")
+    p.add_argument("--sde", default=None, help="score-SDE model folder")
+    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from graphgen.data.molecules import VOCABS
+    from graphgen.evaluate.molecules import evaluate_molecules
+
+    rows = {}
+    for label, where in (("PARD", args.pard), ("SDE", args.sde)):
+        if where is None:
+            continue
+        model = load(where)
+        vocab = VOCABS[getattr(model.config, "vocab", None) or "qm9"] if label == "PARD" else getattr(model, "vocab", VOCABS["qm9"])
+        m = measure(model, args.n, args.seed, args.batch_size)
+        scores = evaluate_molecules(m.pop("graphs"), train="qm9", test="qm9", protocol="gdss", vocab=vocab,
+                                    progress=False)
+        rows[label] = {"model": where, "params": sum(t.numel() for t in model.parameters()), **m, **scores}
+        print(f"[{label}] {json.dumps({k: v for k, v in rows[label].items()}, default=str)}", flush=True)
+
+    keys = ["params", "nfe_per_graph", "mol_per_s", "validity_wo_correction", "validity", "uniqueness", "novelty",
+            "fcd", "nspdk_mmd"]
+    labels = list(rows) + ["GDSS paper"]
+    print(f"\nQM9, {args.n} samples each, seed {args.seed}, {args.threads} torch threads")
+    print(f"{'metric':<24}" + "".join(f"{lab:>14}" for lab in labels) + ("  PARD/SDE" if len(rows) == 2 else ""))
+    for k in keys:
+        vals = [rows[lab].get(k, float("nan")) for lab in rows] + [PUBLISHED_GDSS.get(k, float("nan"))]
+        line = f"{k:<24}" + "".join(f"{v:>14.4g}" for v in vals)
+        if len(rows) == 2 and k in ("nfe_per_graph", "mol_per_s", "params"):
+            line += f"  {rows['PARD'][k] / rows['SDE'][k]:.3g}x"
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2, default=float)
+
+
+if __name__ == "__main__":
+    main()

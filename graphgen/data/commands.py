@@ -1,0 +1,111 @@
+"""``graphgen data list | info NAME | prepare NAME``: list, inspect and prepare datasets.
+
+* ``list``: every registered dataset with its splits and a one-line description.
+* ``info NAME``: raw files with checksum status, split sizes, node/edge statistics (min/mean/max), the vocabulary,
+  skipped rows and the cache location. Statistics come from the processed cache; splits not prepared yet show the
+  raw row count only (run ``prepare`` first).
+* ``prepare NAME``: check the raw files and build the cache of every split (or ``--split``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+from graphgen.data.datasets.base import GraphDataset
+from graphgen.data.raw import ChecksumMismatchError, MissingRawFileError, cache_root
+from graphgen.data.registry import DATASETS, get_spec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list registered datasets")
+
+    info = sub.add_parser("info", help="describe a dataset: raw files, splits, statistics, vocabulary, cache")
+    info.add_argument("name", choices=list(DATASETS), metavar="NAME", help="dataset name (see `graphgen data list`)")
+    info.add_argument("--data-dir", default=None, help="folder holding the raw files (default $GRAPHGEN_DATA)")
+    info.add_argument("--max-skipped", type=int, default=20, help="skipped rows to print per split (default 20)")
+
+    prep = sub.add_parser("prepare", help="check raw files and build the processed cache")
+    prep.add_argument("name", choices=list(DATASETS), metavar="NAME", help="dataset name (see `graphgen data list`)")
+    prep.add_argument("--data-dir", default=None, help="folder holding the raw files (default $GRAPHGEN_DATA)")
+    prep.add_argument("--download", action="store_true", help="download missing raw files that have a direct URL")
+    prep.add_argument("--split", action="append", default=None, help="split to prepare (repeatable; default all)")
+    prep.add_argument("--num-workers", type=int, default=None, help="worker processes (default: all cores)")
+    prep.add_argument("--rebuild", action="store_true", help="rebuild even if an up-to-date cache exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list()
+    if args.action == "info":
+        return _info(args.name, args.data_dir, args.max_skipped)
+    return _prepare(args)
+
+
+def _list() -> int:
+    width = max(len(n) for n in DATASETS)
+    for name, spec in DATASETS.items():
+        print(f"{name:<{width}}  {'/'.join(spec.splits):<26} {spec.description}")
+    return 0
+
+
+def _info(name: str, data_dir: str | None, max_skipped: int) -> int:
+    spec = get_spec(name)
+    print(f"{name}: {spec.description}")
+    print(f"card: {spec.card}")
+    print("raw files:")
+    for st in spec.raw_status(data_dir):
+        print(f"  [{st['role']}] {st['path']}  {st['status']}")
+        print(f"      sha256 {st['sha256']}")
+        print(f"      source {st['url']}{' (downloadable)' if st['downloadable'] == 'True' else ''}")
+    try:
+        raw_sizes = spec.split_sizes(data_dir)
+    except (MissingRawFileError, ChecksumMismatchError) as exc:
+        raw_sizes = {}
+        print(f"raw split sizes unavailable: {exc}")
+    print(f"vocabulary: {json.dumps(spec.vocabulary())}")
+    print(f"cache root: {cache_root() / name}")
+    for split in spec.splits:
+        cache = spec.cache_dir(split)
+        raw_n = raw_sizes.get(split, "?")
+        if not (cache / "meta.json").exists():
+            print(f"split {split}: {raw_n} raw rows; not prepared (run `graphgen data prepare {name}`)")
+            continue
+        ds = GraphDataset(cache)
+        m = ds.meta
+        print(f"split {split}: {m['num_graphs']} graphs (from {m['skipped']['total']} raw rows)  cache {cache}")
+        n, e = m["nodes"], m["edges"]
+        print(f"    nodes per graph min/mean/max {n['min']}/{n['mean']}/{n['max']}   "
+              f"edges per graph (undirected) min/mean/max {e['min']}/{e['mean']}/{e['max']}")
+        print(f"    arrays: " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["arrays"].items()))
+        sk = m["skipped"]
+        print(f"    skipped rows: {sk['count']}")
+        for row, why in sk["rows"][:max_skipped]:
+            print(f"      row {row}: {why}")
+        if sk["count"] > max_skipped:
+            print(f"      ... {sk['count'] - max_skipped} more in {cache / 'meta.json'}")
+        if m.get("notes"):
+            print(f"    rows converted with a caveat: {len(m['notes'])}")
+            for row, why in m["notes"][:max_skipped]:
+                print(f"      row {row}: {why}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    spec = get_spec(args.name)
+    splits = args.split or list(spec.splits)
+    for split in splits:
+        spec.check_split(split)
+    for split in splits:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            path = spec.prepare(split, args.data_dir, download=args.download, num_workers=args.num_workers,
+                                rebuild=args.rebuild)
+        ds = GraphDataset(path)
+        m = ds.meta
+        print(f"{args.name}/{split}: {m['num_graphs']} graphs, {m['num_nodes']} nodes, {m['num_edges']} directed "
+              f"edges, {m['skipped']['count']} skipped rows -> {path}")
+        for w in caught:
+            print(f"  warning: {w.message}")
+    return 0

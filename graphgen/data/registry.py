@@ -1,0 +1,244 @@
+"""Every dataset graphgen knows, by the name a user types: ``DATASETS`` (one dict literal) and :func:`load_dataset`.
+
+Each entry declares its raw files (path relative to the data root, sha256, public source URL) and its published
+split; ``datasets/<name>.md`` is the card (source, licence, split, processing decisions). Converted files
+(``downloadable=False``) name the upstream file they were made from; verbatim copies name their raw URL.
+"""
+from __future__ import annotations
+
+import os
+
+from graphgen.data.datasets.base import DatasetSpec, GraphDataset
+from graphgen.data.datasets.generic import GDSSGraphSpec, StoredSplitGraphSpec
+from graphgen.data.datasets.molecules import (
+    GDSSMoleculeSpec,
+    MolHIVSpec,
+    SplitFilesMoleculeSpec,
+    Zinc12kSpec,
+)
+from graphgen.data.molecules import VOCABS
+from graphgen.data.raw import RawFile
+
+_GDSS = "https://github.com/harryjo97/GDSS/blob/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
+_GDSS_RAW = "https://raw.githubusercontent.com/harryjo97/GDSS/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
+_BERGMEISTER = "https://github.com/AndreasBergmeister/graph-generation/blob/462597836ac8902d0b61d67aaa88ffc1c42729c2"
+_MOSES_NOTE = ("It is a verbatim copy of moses/dataset/data/{name}.csv.gz from the PyPI wheel molsets-0.3.1 "
+               "(`pip download --no-deps molsets==0.3.1`, unzip, rename to molecules/moses_{name}.csv.gz).")
+_CONVERTED = "A converted copy ships in the project's shared data folder; datasets/{card}.md says how it was made."
+
+DATASETS: dict[str, DatasetSpec] = {
+    "qm9": GDSSMoleculeSpec(
+        name="qm9",
+        description="QM9: 133,885 small organic molecules (<= 9 heavy atoms C,N,O,F); GDSS split 120,803 / 13,082",
+        card="datasets/qm9.md",
+        raw={
+            "smiles": RawFile(
+                "molecules/qm9_smiles.csv.gz",
+                "e890c8e45032349e1cfe5bd0b162cac7999a7d864349e54a64124479fa754b65",
+                "https://github.com/aspuru-guzik-group/selfies/blob/eb6177e5f20cfd8787f2ac4423f5b38dce6eeeb8/"
+                "tests/test_sets/qm9.csv",
+                downloadable=False, note=_CONVERTED.format(card="qm9")),
+            "test_idx": RawFile(
+                "molecules/valid_idx_qm9.json",
+                "889fd232a33d8a2c00f057c807b119e72abd5baa48f6fab93e8d8b7a79340f4d",
+                f"{_GDSS_RAW}/data/valid_idx_qm9.json",
+                downloadable=True),
+            "properties": RawFile(
+                "molecules/qm9_properties_qm9pack.csv.gz",
+                "7a0d012dd037b62de1299779761ad261b989ed3fc4be1bd4bc554f478bda9f64",
+                "https://pypi.org/project/qm9pack/1.0.3/",
+                downloadable=False, note=_CONVERTED.format(card="qm9")),
+        },
+        splits=("train", "test"),
+        vocab=VOCABS["qm9"],
+        smiles_column="SMILES1",
+        test_index_key="valid_idxs",
+    ),
+    "zinc250k": GDSSMoleculeSpec(
+        name="zinc250k",
+        description="ZINC250k: 249,455 drug-like molecules (<= 38 heavy atoms); GDSS split 224,568 / 24,887",
+        card="datasets/zinc250k.md",
+        raw={
+            "smiles": RawFile(
+                "molecules/zinc250k.csv.gz",
+                "d54ca3eaa495059acec849dddc2eef12e4dbbe6af63b167a0fba4de0d56a669e",
+                "https://github.com/wenhao-gao/mol_opt/blob/2da631be85af8d10a2bb43f2de76a03171166190/data/zinc.txt.gz",
+                downloadable=False, note=_CONVERTED.format(card="zinc250k")),
+            "test_idx": RawFile(
+                "molecules/valid_idx_zinc250k.json",
+                "cf1af3a8588c947493ff0a2b60178db6726e9a4dbb445235b149cd3bbe6831df",
+                f"{_GDSS_RAW}/data/valid_idx_zinc250k.json",
+                downloadable=True),
+        },
+        splits=("train", "test"),
+        vocab=VOCABS["zinc250k"],
+        smiles_column="smiles",
+        test_index_key=None,
+    ),
+    "moses": SplitFilesMoleculeSpec(
+        name="moses",
+        description="MOSES benchmark (ZINC clean leads): train 1,584,663 / test 176,074 / test_scaffolds 176,225",
+        card="datasets/moses.md",
+        raw={
+            split: RawFile(
+                f"molecules/moses_{split}.csv.gz", sha,
+                "https://pypi.org/project/molsets/0.3.1/",
+                downloadable=False, note=_MOSES_NOTE.format(name=split))
+            for split, sha in (
+                ("train", "786f0313aa6b9ba5514df685f885742a70ea8d86f1a4fa48115f7f80a634265c"),
+                ("test", "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2"),
+                ("test_scaffolds", "adffb2192c1bfe31ab0e13154d4af19a37dc18bdbf3cd7b4491e04405128adde"),
+            )
+        },
+        splits=("train", "test", "test_scaffolds"),
+        vocab=VOCABS["moses"],
+        smiles_column="SMILES",
+    ),
+    "zinc12k": Zinc12kSpec(
+        name="zinc12k",
+        description="ZINC-12k (benchmarking-gnns subset) 10,000 / 1,000 / 1,000, penalized-logP regression "
+                    "(targets recomputed)",
+        card="datasets/zinc12k.md",
+        raw={
+            "csv": RawFile(
+                "molecules/zinc12k_benchmarking_gnns.csv.gz",
+                "c14726ca6f1b1ca28e372b4460a0c12854015015f5b13241679e09c7004dee30",
+                "https://github.com/graphdeeplearning/benchmarking-gnns/tree/"
+                "b6c407712fa576e9699555e1e035d1e327ccae6c/data/molecules",
+                downloadable=False, note=_CONVERTED.format(card="zinc12k")),
+        },
+        splits=("train", "val", "test"),
+    ),
+    "ogbg-molhiv": MolHIVSpec(
+        name="ogbg-molhiv",
+        description="ogbg-molhiv (MoleculeNet HIV, 41,127 molecules), OGB features, recomputed scaffold split "
+                    "32,901 / 4,113 / 4,113",
+        card="datasets/ogbg-molhiv.md",
+        raw={
+            "csv": RawFile(
+                "molecules/hiv_moleculenet.csv.gz",
+                "5d9135475561c75fb6222bddb3d9b2410f339832bf3592413c02e30a0ae9b5e3",
+                "https://github.com/federicoamorin2/graph_hiv_copy/blob/62986332d9036ce0186a7dccfa4ba1052614d3fa/"
+                "data/HIV.csv",
+                downloadable=False, note=_CONVERTED.format(card="ogbg-molhiv")),
+            "split": RawFile(
+                "molecules/hiv_scaffold_split_recomputed.csv.gz",
+                "7c404f3c3a2f065148d6e9af5a62768bc568ec55b839045661ae0e2b8d13e6e2",
+                "https://github.com/snap-stanford/pretrain-gnns/blob/master/chem/splitters.py",
+                downloadable=False,
+                note="Recomputed with the pretrain-gnns scaffold_split algorithm; see datasets/ogbg-molhiv.md."),
+        },
+        splits=("train", "val", "test"),
+    ),
+    "community_small": GDSSGraphSpec(
+        name="community_small",
+        description="GDSS community_small: 100 two-community graphs, 12-20 nodes; split 80 / 20",
+        card="datasets/community_small.md",
+        raw={"graphs": RawFile(
+            "generic/community_small.json",
+            "3c4f4206cba37941e3f4ee7b5e30cc885e122fccd89cb338fd95e5b354677976",
+            f"{_GDSS}/data/community_small.pkl",
+            downloadable=False, note=_CONVERTED.format(card="community_small"))},
+        splits=("train", "test"),
+    ),
+    "ego_small": GDSSGraphSpec(
+        name="ego_small",
+        description="GDSS ego_small: 200 Citeseer ego graphs, 4-17 nodes; split 160 / 40",
+        card="datasets/ego_small.md",
+        raw={"graphs": RawFile(
+            "generic/ego_small.json",
+            "5f126a8c6e6715d98e237e13816536b2fa7046457d4ad8b6a540076a541ab670",
+            f"{_GDSS}/data/ego_small.pkl",
+            downloadable=False, note=_CONVERTED.format(card="ego_small"))},
+        splits=("train", "test"),
+    ),
+    "grid": GDSSGraphSpec(
+        name="grid",
+        description="GDSS grid: 100 2-D grid graphs, 110-361 nodes; split 80 / 20",
+        card="datasets/grid.md",
+        raw={"graphs": RawFile(
+            "generic/grid.json",
+            "0532c626bd3190de0e9a77a0f6136d883103e2cbb1528553e80edcfc7c15f10e",
+            f"{_GDSS}/data/grid.pkl",
+            downloadable=False, note=_CONVERTED.format(card="grid"))},
+        splits=("train", "test"),
+    ),
+    "enzymes": GDSSGraphSpec(
+        name="enzymes",
+        description="GDSS ENZYMES: 587 protein graphs, 10-125 nodes; split 470 / 117",
+        card="datasets/enzymes.md",
+        raw={"graphs": RawFile(
+            "generic/enzymes_gdss.json",
+            "80b26f7844dd604aa3efeddc184b2746759251c13be7a05626349857e4d0d069",
+            f"{_GDSS}/data/ENZYMES.pkl",
+            downloadable=False, note=_CONVERTED.format(card="enzymes"))},
+        splits=("train", "test"),
+    ),
+    "comm20": StoredSplitGraphSpec(
+        name="comm20",
+        description="SPECTRE/DiGress comm20: 100 two-community graphs, 12-20 nodes; split 64 / 16 / 20",
+        card="datasets/comm20.md",
+        raw={"graphs": RawFile(
+            "generic/comm20_spectre.json",
+            "7452bc962a72c9472c43fde749c3d57ff051c41bf3b6db066be6e50ce49a473c",
+            "https://github.com/KarolisMart/SPECTRE/blob/f676c0d55fe0eba2fbf10133291c9aeac89423e6/"
+            "data/community_12_21_100.pt",
+            downloadable=False, note=_CONVERTED.format(card="comm20"))},
+        splits=("train", "val", "test"),
+    ),
+    "planar": StoredSplitGraphSpec(
+        name="planar",
+        description="SPECTRE planar: 200 planar graphs with 64 nodes; split 128 / 32 / 40",
+        card="datasets/planar.md",
+        raw={"graphs": RawFile(
+            "generic/planar_spectre.json",
+            "7be6b974e2029a2be7978695628d5c18c98b7841c88de849fc741bb88c627ecf",
+            f"{_BERGMEISTER}/data/planar.pkl",
+            downloadable=False, note=_CONVERTED.format(card="planar"))},
+        splits=("train", "val", "test"),
+    ),
+    "sbm": StoredSplitGraphSpec(
+        name="sbm",
+        description="SPECTRE SBM: 200 stochastic-block-model graphs, 44-187 nodes; split 128 / 32 / 40",
+        card="datasets/sbm.md",
+        raw={"graphs": RawFile(
+            "generic/sbm_spectre.json.gz",
+            "98a927828f2c9c381cb46fd49d41ea3b2a97a7fd428b2af20a8617cc0be31529",
+            f"{_BERGMEISTER}/data/sbm.pkl",
+            downloadable=False, note=_CONVERTED.format(card="sbm"))},
+        splits=("train", "val", "test"),
+    ),
+    "tree": StoredSplitGraphSpec(
+        name="tree",
+        description="Random trees with 64 nodes (Bergmeister et al. 2024); split 128 / 32 / 40",
+        card="datasets/tree.md",
+        raw={"graphs": RawFile(
+            "generic/tree_bergmeister.json",
+            "60d98bbde82a8da016ce86910d2ad57916cd5faf26ce16c6af7e18438719ae90",
+            f"{_BERGMEISTER}/data/tree.pkl",
+            downloadable=False, note=_CONVERTED.format(card="tree"))},
+        splits=("train", "val", "test"),
+    ),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec registered under ``name`` (error lists the known names)."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset '{name}'; known datasets: {', '.join(DATASETS)}") from None
+
+
+def load_dataset(name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None,
+                 download: bool = False, num_workers: int | None = None) -> GraphDataset:
+    """Load ``split`` of dataset ``name`` (building its cache on first use).
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        split: ``"train"``, ``"test"``, and ``"val"`` / ``"test_scaffolds"`` where the dataset defines them.
+        data_dir: folder holding the raw files (default ``$GRAPHGEN_DATA``, else ``./datasets``).
+        download: fetch missing files that have a direct URL (``RawFile.downloadable``).
+        num_workers: processes used to build the cache (default: all cores).
+    """
+    return get_spec(name).load(split, data_dir, download=download, num_workers=num_workers)

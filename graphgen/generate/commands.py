@@ -1,0 +1,185 @@
+"""``graphgen sample MODEL``: sample graphs from a bundled model (``graphgen.hub``) or a saved generator folder.
+
+Molecule models write SMILES (``--format smi``, one per line) or an SDF file (``--format sdf``), optionally a PNG grid
+of the first molecules (``--draw FILE``), and print a summary: GDSS validity without correction, validity after the
+GDSS valency correction, uniqueness, network evaluations per graph and molecules per second; plus novelty, FCD and
+NSPDK (``graphgen.evaluate.evaluate_molecules``, GDSS protocol) when the model's dataset is found (``GRAPHGEN_DATA``
+or ``--data-dir``). Written molecules are the GDSS-corrected largest fragments of the graphs that yield one.
+Plain-graph models write JSON edge lists (``graphgen.evaluate.graphs.write_graphs_json``).
+
+Example: ``graphgen sample qm9 -n 1000 -o samples.smi --draw grid.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="bundled model name (e.g. qm9; see graphgen.hub.MODELS) or a folder written by "
+                                      "save_pretrained()")
+    parser.add_argument("-n", "--num-samples", type=int, default=1000, help="number of graphs to sample")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output file (default samples.smi / samples.sdf / samples.json by format)")
+    parser.add_argument("--format", choices=("smi", "sdf", "json"), default=None,
+                        help="smi or sdf for molecules, json for plain graphs (default: from the output suffix)")
+    parser.add_argument("--draw", default=None, metavar="FILE", help="PNG grid of the first molecules")
+    parser.add_argument("--draw-count", type=int, default=24, help="molecules in the --draw grid")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator used for sampling")
+    parser.add_argument("--batch-size", type=int, default=500, help="graphs sampled together")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--data-dir", default=None, help="data root for novelty/FCD/NSPDK (default $GRAPHGEN_DATA)")
+    parser.add_argument("--reference", default=None,
+                        help="dataset for novelty/FCD/NSPDK (default: the model's molecule vocabulary name, e.g. qm9)")
+    parser.add_argument("--no-metrics", action="store_true", help="skip novelty/FCD/NSPDK even if the data is found")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def load_model(name_or_path: str):
+    """A generator from a folder (``config.json`` + weights) or a bundled model name."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        from graphgen.generate import load_generator
+
+        return load_generator(path)
+    from graphgen import hub
+
+    try:
+        return hub.load(name_or_path)
+    except KeyError:
+        raise SystemExit(f"graphgen sample: {name_or_path!r} is not a folder and not a bundled model "
+                         f"(bundled: {', '.join(sorted(hub.MODELS))})") from None
+
+
+def _output_format(args: argparse.Namespace, molecules: bool) -> tuple[str, Path]:
+    fmt = args.format
+    if fmt is None and args.output:
+        suffix = Path(args.output).suffix.lower().lstrip(".")
+        fmt = suffix if suffix in ("smi", "sdf", "json") else None
+    fmt = fmt or ("smi" if molecules else "json")
+    if molecules and fmt == "json":
+        raise SystemExit("graphgen sample: molecule models write --format smi or sdf")
+    if not molecules and fmt in ("smi", "sdf"):
+        raise SystemExit("graphgen sample: this model generates plain graphs; use --format json")
+    return fmt, Path(args.output or f"samples.{fmt}")
+
+
+def write_molecules(smiles: list[str], path: Path, fmt: str) -> None:
+    """Write SMILES (one per line) or an SDF file (2D coordinates, the SMILES as the molecule name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "smi":
+        path.write_text("".join(s + "\n" for s in smiles))
+        return
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    writer = Chem.SDWriter(str(path))
+    try:
+        for s in smiles:
+            mol = Chem.MolFromSmiles(s)
+            AllChem.Compute2DCoords(mol)
+            mol.SetProp("_Name", s)
+            writer.write(mol)
+    finally:
+        writer.close()
+
+
+def draw_grid(smiles: list[str], path: Path, count: int) -> int:
+    """PNG grid of the first ``count`` molecules (RDKit ``Draw.MolsToGridImage``); returns how many were drawn."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles[:count]]
+    if not mols:
+        raise SystemExit("graphgen sample: --draw needs at least one valid molecule")
+    img = Draw.MolsToGridImage(mols, molsPerRow=min(6, len(mols)), subImgSize=(200, 200), legends=smiles[:count])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(str(path))
+    return len(mols)
+
+
+def _reference_metrics(graphs, vocab, reference: str, data_dir: str | None, progress: bool) -> dict[str, float]:
+    """Novelty/FCD/NSPDK against ``reference``; raises ``FileNotFoundError`` when its raw files are absent."""
+    from graphgen.data.registry import load_dataset
+    from graphgen.evaluate.molecules import evaluate_molecules
+
+    load_dataset(reference, "test", data_dir=data_dir)  # fails fast (MissingRawFileError) without the data
+    return evaluate_molecules(graphs, train=reference, test=reference, protocol="gdss", vocab=vocab,
+                              progress=progress, data_dir=data_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.num_samples < 1:
+        raise SystemExit("graphgen sample: -n must be >= 1")
+    model = load_model(args.model)
+    vocab_name = getattr(model.config, "vocab", None)
+    fmt, out_path = _output_format(args, molecules=vocab_name is not None)
+
+    evaluations = 0
+
+    def count(event: dict) -> None:
+        nonlocal evaluations
+        evaluations += event["num_graphs"]  # graph-evaluations: one network pass over one graph
+
+    start = time.perf_counter()
+    graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
+                          batch_size=args.batch_size, progress=not args.no_progress, callback=count)
+    seconds = time.perf_counter() - start
+    n = len(graphs)
+    rows: list[tuple[str, str]] = [("samples", str(n)), ("seconds", f"{seconds:.1f}"),
+                                   ("graphs / second", f"{n / seconds:.1f}"),
+                                   ("network evaluations / graph", f"{evaluations / n:.1f}")]
+
+    if vocab_name is None:
+        from graphgen.evaluate.graphs import write_graphs_json
+
+        write_graphs_json(graphs, out_path)
+        rows.append(("mean nodes", f"{sum(g.num_nodes for g in graphs) / n:.1f}"))
+        _print_summary(rows, out_path)
+        return 0
+
+    from graphgen.data.molecules import VOCABS
+    from graphgen.evaluate.molecules import gdss_outcome
+    from graphgen.evaluate.moses import fraction_unique
+
+    vocab = VOCABS[vocab_name]
+    outcomes = [gdss_outcome(g, vocab) for g in graphs]
+    smiles = [o.smiles for o in outcomes if o.smiles is not None]
+    write_molecules(smiles, out_path, fmt)
+    rows += [
+        ("validity w/o correction", f"{sum(o.valid_wo_correction for o in outcomes) / n:.2%}"),
+        ("validity (after valency correction)", f"{len(smiles) / n:.2%}"),
+        ("uniqueness", f"{fraction_unique(smiles):.2%}" if smiles else "n/a"),
+        ("molecules written", str(len(smiles))),
+    ]
+    if args.draw:
+        drawn = draw_grid(smiles, Path(args.draw), args.draw_count)
+        rows.append(("drawn", f"{drawn} -> {args.draw}"))
+    if not args.no_metrics:
+        from graphgen.data.registry import DATASETS
+
+        reference = args.reference or vocab_name
+        if reference not in DATASETS:
+            raise SystemExit(f"graphgen sample: --reference {reference!r} is not a dataset; known: {sorted(DATASETS)}")
+        try:
+            scores = _reference_metrics(graphs, vocab, reference, args.data_dir, not args.no_progress)
+            rows += [("novelty", f"{scores['novelty']:.2%}"), ("FCD", f"{scores['fcd']:.3f}"),
+                     ("NSPDK MMD", f"{scores['nspdk_mmd']:.4f}")]
+        except FileNotFoundError as err:  # includes graphgen.data.raw.MissingRawFileError
+            rows.append(("novelty / FCD / NSPDK", f"skipped: {reference} data not found ({type(err).__name__}); "
+                                                  "set GRAPHGEN_DATA or --data-dir"))
+    _print_summary(rows, out_path)
+    return 0
+
+
+def _print_summary(rows: list[tuple[str, str]], out_path: Path) -> None:
+    width = max(len(k) for k, _ in rows)
+    print(f"wrote {out_path}", file=sys.stderr)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")

@@ -1,0 +1,319 @@
+"""``ScoreSDEGenerator``: GDSS (Jo et al., ICML 2022) behind the common generator surface.
+
+A graph with at most ``max_nodes`` nodes is a dense pair ``(X [N, F], A [N, N])`` plus a node mask:
+
+- generic graphs (``kind="graph"``): ``X`` = one-hot node degree with ``F = num_node_features`` classes (GDSS's
+  ``init: deg``; ``max_feat_num`` 10 for community_small, 17 for ego_small), ``A`` in {0, 1};
+- molecules (``kind="molecule"``, kekulized, no H): ``X`` = one-hot atom type over ``vocab.atoms``, ``A`` = bond
+  order in {0, 1, 2, 3} in one channel (GDSS's bond-order encoding). Formal charges are *not* modelled (GDSS does not
+  either): :meth:`encode` ignores ``Data.charge`` and sampled molecules carry charge 0.
+
+X and A are diffused by their own SDEs (``sde_x``, ``sde_adj``) and denoised by two score networks
+(:class:`~graphgen.generate.sde.networks.ScoreNetworkX`, :class:`~graphgen.generate.sde.networks.ScoreNetworkA`).
+Sampling draws node counts from the training histogram (buffer ``node_count_probs``), runs a sampler from
+:mod:`graphgen.generate.sde.samplers` and quantises (GDSS): generic ``A >= 0.5`` is an edge; molecules round bond
+orders at 0.5 / 1.5 / 2.5 and keep a node as an atom of the first type whose feature is > 0.5 (a node with none is
+dropped, with its bonds).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import to_dense_adj, to_dense_batch
+from tqdm.auto import tqdm
+
+from graphgen.generate.base import Generator
+from graphgen.generate.sde.losses import dsm_losses
+from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
+from graphgen.generate.sde.samplers import (
+    PREDICTORS, LangevinCorrector, NoneCorrector, euler_maruyama_sampler, linear_timesteps, pc_sampler,
+    prior_sample, s4_sampler,
+)
+from graphgen.generate.sde.sde import SDEConfig, build_sde
+from graphgen.generate.sde.utils import degree_one_hot, mask_adj, mask_x
+
+
+@dataclasses.dataclass
+class SamplerConfig:
+    """How :meth:`ScoreSDEGenerator.sample` runs by default (every field can be overridden per call).
+
+    ``method``: "pc" (``predictor`` + ``corrector``), "em" (Euler–Maruyama, no corrector) or "s4".
+    ``predictor``: "reverse" | "euler" | "none"; ``corrector``: "langevin" | "none" (for "pc").
+    ``snr``, ``scale_eps``, ``n_steps``: Langevin corrector (also S4's correction) settings.
+    ``num_steps``: number of reverse steps (``None``: the processes' ``num_scales``, GDSS's 1000).
+    ``eps``: final diffusion time (GDSS sampling: 1e-4). ``denoise``: return the last step's noise-free mean.
+    """
+
+    method: str = "pc"
+    predictor: str = "reverse"
+    corrector: str = "langevin"
+    snr: float = 0.2
+    scale_eps: float = 0.7
+    n_steps: int = 1
+    num_steps: int | None = None
+    eps: float = 1e-4
+    denoise: bool = True
+
+
+@dataclasses.dataclass
+class ScoreSDEConfig:
+    """Everything that builds a :class:`ScoreSDEGenerator` (written to ``config.json``).
+
+    ``training`` records the trainer's resolved settings for provenance; it does not affect the model.
+    """
+
+    dataset: str = ""
+    kind: str = "graph"  # "graph" | "molecule"
+    max_nodes: int = 20
+    num_node_features: int = 10  # generic: degree classes (GDSS max_feat_num); molecules: len(vocab.atoms)
+    vocab: str | None = None  # key of graphgen.data.molecules.VOCABS for molecules
+    remove_isolated: bool = True  # generic graphs: drop isolated nodes of samples (GDSS's adjs_to_graphs)
+    sde_x: SDEConfig = dataclasses.field(default_factory=SDEConfig)
+    sde_adj: SDEConfig = dataclasses.field(default_factory=SDEConfig)
+    net_x: ScoreNetworkXConfig = dataclasses.field(default_factory=ScoreNetworkXConfig)
+    net_adj: ScoreNetworkAConfig = dataclasses.field(default_factory=ScoreNetworkAConfig)
+    sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
+    train_eps: float = 1e-5
+    reduce_mean: bool = False
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+_NESTED = {"sde_x": SDEConfig, "sde_adj": SDEConfig, "net_x": ScoreNetworkXConfig, "net_adj": ScoreNetworkAConfig,
+           "sampler": SamplerConfig}
+
+
+def config_from_dict(d: dict[str, Any]) -> ScoreSDEConfig:
+    """Build a :class:`ScoreSDEConfig` from a (possibly partial) nested dict; unknown keys are an error."""
+    d = dict(d)
+    d.pop("generator", None)
+    known = {f.name for f in dataclasses.fields(ScoreSDEConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown ScoreSDEConfig keys {unknown}; known: {sorted(known)}")
+    for key, cls in _NESTED.items():
+        if key in d and isinstance(d[key], dict):
+            sub_known = {f.name for f in dataclasses.fields(cls)}
+            bad = sorted(set(d[key]) - sub_known)
+            if bad:
+                raise ValueError(f"unknown {cls.__name__} keys {bad} under '{key}'; known: {sorted(sub_known)}")
+            d[key] = cls(**d[key])
+    return ScoreSDEConfig(**d)
+
+
+class ScoreSDEGenerator(Generator):
+    """GDSS score-based generator for generic graphs and molecules (see the module docstring).
+
+    Args:
+        config: :class:`ScoreSDEConfig`.
+    """
+
+    generator_key = "sde"
+    config_class = ScoreSDEConfig
+
+    def __init__(self, config: ScoreSDEConfig) -> None:
+        super().__init__(config)
+        if config.kind not in ("graph", "molecule"):
+            raise ValueError(f"ScoreSDEConfig.kind must be 'graph' or 'molecule', got '{config.kind}'")
+        if config.kind == "molecule":
+            vocab = self.vocab  # validates the name
+            if config.num_node_features != vocab.num_atom_types:
+                raise ValueError(f"molecules use one feature per atom type: set num_node_features="
+                                 f"{vocab.num_atom_types} for vocab '{config.vocab}'")
+            if vocab.aromatic:
+                raise ValueError("GDSS molecules are kekulized: use a vocabulary without AROMATIC bonds")
+        self.sde_x = build_sde(config.sde_x)
+        self.sde_adj = build_sde(config.sde_adj)
+        self.net_x = ScoreNetworkX(config.num_node_features, config.net_x)
+        self.net_adj = ScoreNetworkA(config.num_node_features, config.net_adj)
+        # P(number of nodes = n), n = 0..max_nodes; measured on the training set by set_node_distribution()
+        self.register_buffer("node_count_probs", torch.zeros(config.max_nodes + 1))
+
+    @classmethod
+    def config_from_dict(cls, d: dict[str, Any]) -> ScoreSDEConfig:
+        return config_from_dict(d)
+
+    @property
+    def vocab(self):
+        """The molecule vocabulary (``graphgen.data.molecules.VOCABS[config.vocab]``); ``None`` for generic graphs."""
+        if self.config.kind != "molecule":
+            return None
+        from graphgen.data.molecules import VOCABS
+
+        if self.config.vocab not in VOCABS:
+            raise ValueError(f"ScoreSDEConfig.vocab must be one of {sorted(VOCABS)}, got {self.config.vocab!r}")
+        return VOCABS[self.config.vocab]
+
+    def reset_parameters(self) -> None:
+        self.net_x.reset_parameters()
+        self.net_adj.reset_parameters()
+
+    # -- data <-> dense ------------------------------------------------------------------------------------------
+    def set_node_distribution(self, num_nodes: Tensor) -> None:
+        """Set ``node_count_probs`` from the node counts of the training graphs (long ``[num_graphs]``)."""
+        num_nodes = torch.as_tensor(num_nodes).long()
+        if num_nodes.max() > self.config.max_nodes or num_nodes.min() < 1:
+            raise ValueError(f"node counts must be in 1..max_nodes={self.config.max_nodes}, got "
+                             f"{int(num_nodes.min())}..{int(num_nodes.max())}; raise ScoreSDEConfig.max_nodes")
+        counts = torch.bincount(num_nodes, minlength=self.config.max_nodes + 1).float()
+        self.node_count_probs.copy_(counts / counts.sum())
+
+    def encode(self, batch: Batch | Data | list[Data]) -> tuple[Tensor, Tensor, Tensor]:
+        """PyG graphs -> dense ``(X [B, N, F], A [B, N, N], mask [B, N])`` with ``N = max_nodes``."""
+        if isinstance(batch, (list, tuple)):
+            batch = Batch.from_data_list(list(batch))
+        elif isinstance(batch, Data) and not isinstance(batch, Batch):
+            batch = Batch.from_data_list([batch])
+        N, cfg = self.config.max_nodes, self.config
+        vec = batch.batch if batch.batch is not None else torch.zeros(batch.num_nodes, dtype=torch.long)
+        sizes = torch.bincount(vec, minlength=batch.num_graphs)
+        if sizes.max() > N:
+            raise ValueError(f"a graph has {int(sizes.max())} nodes but max_nodes={N}; raise ScoreSDEConfig.max_nodes")
+        if cfg.kind == "molecule":
+            if batch.x is None or batch.edge_attr is None:
+                raise ValueError("molecule Data needs x (atom type) and edge_attr (bond type); see graphgen.data.molecules")
+            if batch.edge_attr.numel() and int(batch.edge_attr.max()) > 2:
+                raise ValueError("found bond type index > 2 (aromatic): load the dataset kekulized (kekulize=True)")
+            atom = batch.x.view(-1).long()
+            if atom.numel() and int(atom.max()) >= cfg.num_node_features:
+                raise ValueError(f"atom type {int(atom.max())} outside vocab '{cfg.vocab}' ({cfg.num_node_features} types)")
+            x, mask = to_dense_batch(torch.nn.functional.one_hot(atom, cfg.num_node_features).float(), vec,
+                                     max_num_nodes=N, batch_size=batch.num_graphs)
+            order = (batch.edge_attr.view(-1).float() + 1.0)  # single 1, double 2, triple 3
+            adj = to_dense_adj(batch.edge_index, vec, order, max_num_nodes=N, batch_size=batch.num_graphs)
+        else:
+            _, mask = to_dense_batch(torch.zeros(batch.num_nodes, 1), vec, max_num_nodes=N, batch_size=batch.num_graphs)
+            adj = to_dense_adj(batch.edge_index, vec, max_num_nodes=N, batch_size=batch.num_graphs).clamp(max=1.0)
+            x = degree_one_hot(adj, mask, cfg.num_node_features)
+        adj = adj * (1 - torch.eye(N))  # no self loops
+        return mask_x(x, mask), mask_adj(adj, mask), mask
+
+    def decode(self, x: Tensor, adj: Tensor, mask: Tensor) -> list[Data]:
+        """Dense samples -> list of ``Data`` after GDSS quantisation (see the module docstring)."""
+        out = []
+        if self.config.kind == "molecule":
+            present = mask & (x > 0.5).any(-1)
+            atom_type = (x > 0.5).float().argmax(-1)  # first type above 0.5
+            order = torch.zeros_like(adj, dtype=torch.long)
+            order[adj >= 0.5] = 1
+            order[adj >= 1.5] = 2
+            order[adj >= 2.5] = 3
+            for b in range(x.shape[0]):
+                keep = present[b].nonzero().view(-1)
+                o = order[b][keep][:, keep].triu(1)
+                o = o + o.T
+                row, col = o.nonzero(as_tuple=True)
+                out.append(Data(x=atom_type[b, keep], charge=torch.zeros(len(keep), dtype=torch.long),
+                                edge_index=torch.stack([row, col]), edge_attr=o[row, col] - 1, num_nodes=len(keep)))
+        else:
+            a = (adj >= 0.5) & ~torch.eye(adj.shape[-1], dtype=torch.bool)
+            for b in range(x.shape[0]):
+                n = int(mask[b].sum())
+                ab = a[b, :n, :n].triu(1)
+                ab = ab | ab.T
+                keep = torch.arange(n)
+                if self.config.remove_isolated:
+                    keep = ab.any(-1).nonzero().view(-1)
+                    if len(keep) == 0:  # GDSS keeps a single node rather than an empty graph
+                        keep = torch.zeros(1, dtype=torch.long)
+                ab = ab[keep][:, keep]
+                row, col = ab.nonzero(as_tuple=True)
+                out.append(Data(edge_index=torch.stack([row, col]), num_nodes=len(keep)))
+        return out
+
+    # -- scores and loss ------------------------------------------------------------------------------------------
+    def score_x(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor) -> Tensor:
+        return self.sde_x.score_from_output(self.net_x(x, adj, mask), t)
+
+    def score_adj(self, x: Tensor, adj: Tensor, mask: Tensor, t: Tensor) -> Tensor:
+        return self.sde_adj.score_from_output(self.net_adj(x, adj, mask), t)
+
+    def losses(self, batch: Any, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(L_X, L_A)``; ``batch`` is PyG graphs or a dense ``(X, A, mask)`` triple from :meth:`encode`."""
+        x, adj, mask = batch if isinstance(batch, (tuple, list)) and len(batch) == 3 and torch.is_tensor(batch[0]) \
+            else self.encode(batch)
+        return dsm_losses(self.score_x, self.score_adj, x, adj, mask, self.sde_x, self.sde_adj,
+                          eps=self.config.train_eps, reduce_mean=self.config.reduce_mean, generator=generator)
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> Tensor:
+        loss_x, loss_adj = self.losses(batch, generator=generator)
+        return loss_x + loss_adj
+
+    # -- sampling -------------------------------------------------------------------------------------------------
+    def sample_num_nodes(self, num_graphs: int, *, generator: torch.Generator | None = None) -> Tensor:
+        if self.node_count_probs.sum() <= 0:
+            raise RuntimeError("node_count_probs is empty: call set_node_distribution(train node counts) before sampling")
+        return torch.multinomial(self.node_count_probs, num_graphs, replacement=True, generator=generator)
+
+    @torch.no_grad()
+    def sample_dense(self, num_nodes: Tensor, *, generator: torch.Generator | None = None,
+                     num_steps: int | None = None, method: str | None = None, callback: Callable | None = None,
+                     **sampler_overrides: Any) -> tuple[Tensor, Tensor, Tensor, int]:
+        """Run the reverse process for graphs of the given sizes. Returns ``(X, A, mask, nfe)`` before quantisation."""
+        s = dataclasses.replace(self.config.sampler, **sampler_overrides)
+        method = method or s.method
+        steps = num_steps or s.num_steps or self.sde_x.N
+        N = self.config.max_nodes
+        mask = torch.arange(N).unsqueeze(0) < num_nodes.unsqueeze(1)
+        x, adj = prior_sample(mask, self.config.num_node_features, self.sde_x, self.sde_adj, generator=generator)
+        ts = linear_timesteps(steps, T=self.sde_x.T, eps=s.eps)
+        kw = dict(sde_x=self.sde_x, sde_adj=self.sde_adj, generator=generator, callback=callback, denoise=s.denoise)
+        if method == "pc":
+            if s.predictor not in PREDICTORS:
+                raise ValueError(f"SamplerConfig.predictor must be one of {sorted(PREDICTORS)}, got '{s.predictor}'")
+            corrector = {"langevin": lambda: LangevinCorrector(s.snr, s.scale_eps, s.n_steps),
+                         "none": NoneCorrector}.get(s.corrector)
+            if corrector is None:
+                raise ValueError(f"SamplerConfig.corrector must be 'langevin' or 'none', got '{s.corrector}'")
+            x, adj, nfe = pc_sampler(self.score_x, self.score_adj, x, adj, mask, ts, predictor=PREDICTORS[s.predictor](),
+                                     corrector=corrector(), **kw)
+        elif method == "em":
+            x, adj, nfe = euler_maruyama_sampler(self.score_x, self.score_adj, x, adj, mask, ts, **kw)
+        elif method == "s4":
+            x, adj, nfe = s4_sampler(self.score_x, self.score_adj, x, adj, mask, ts, snr=s.snr,
+                                     scale_eps=s.scale_eps, **kw)
+        else:
+            raise ValueError(f"sampler method must be 'pc', 'em' or 's4', got '{method}'")
+        return x, adj, mask, nfe
+
+    @torch.no_grad()
+    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, num_steps: int | None = None,
+               method: str | None = None, batch_size: int = 1024, progress: bool = False,
+               callback: Callable | None = None, **sampler_overrides: Any) -> list[Data]:
+        """``num_graphs`` new graphs (molecules in the ``graphgen.data.molecules`` layout; vocab: ``self.vocab``).
+
+        Args:
+            generator: the only source of randomness (node counts, prior, sampler noise).
+            num_steps: reverse steps (default ``config.sampler.num_steps`` or the processes' ``num_scales``).
+            method: "pc" | "em" | "s4" (default ``config.sampler.method``).
+            batch_size: graphs per sampler call.
+            sampler_overrides: any other :class:`SamplerConfig` field (``snr``, ``corrector``, ``eps``, ...).
+        """
+        was_training = self.training
+        self.eval()
+        out: list[Data] = []
+        self.last_sample_stats = {"nfe": 0, "seconds": 0.0}
+        start = time.perf_counter()
+        try:
+            chunks = range(0, num_graphs, batch_size)
+            for lo in tqdm(chunks, desc="sde sample", disable=not progress):
+                n = min(batch_size, num_graphs - lo)
+                sizes = self.sample_num_nodes(n, generator=generator)
+                x, adj, mask, nfe = self.sample_dense(sizes, generator=generator, num_steps=num_steps,
+                                                      method=method, callback=callback, **sampler_overrides)
+                self.last_sample_stats["nfe"] = nfe
+                out.extend(self.decode(x, adj, mask))
+        finally:
+            self.train(was_training)
+        self.last_sample_stats["seconds"] = time.perf_counter() - start
+        return out
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"{type(self).__name__}(dataset={c.dataset!r}, kind={c.kind}, max_nodes={c.max_nodes}, "
+                f"features={c.num_node_features}, sde_x={self.sde_x!r}, sde_adj={self.sde_adj!r}, "
+                f"net_x={self.net_x!r}, net_adj={self.net_adj!r}, params={self.num_parameters()})")

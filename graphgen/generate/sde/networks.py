@@ -1,0 +1,265 @@
+"""The two GDSS score networks over dense graphs (Jo et al., "Score-based Generative Modeling of Graphs via the
+System of Stochastic Differential Equations", ICML 2022, Sec. 3.2 and App. C).
+
+- :class:`ScoreNetworkX` (node features): ``depth`` dense GCN layers with tanh, the input and every layer's output
+  concatenated, then a 3-layer MLP back to ``F`` features.
+- :class:`ScoreNetworkA` (adjacency): graph multi-head attention (GMH) layers over the channels ``A, A², ..., A^c``;
+  every layer's adjacency channels are concatenated and a 3-layer MLP maps each node pair to one score.
+
+Neither network sees the diffusion time (as in GDSS); the process turns the output into a score
+(``SDE.score_from_output``). All modules take ``x [B, N, F]``, ``adj [B, N, N]`` or ``[B, C, N, N]`` and a boolean
+``mask [B, N]``; outputs are zero on padding, and the networks are permutation equivariant.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphgen.generate.sde.utils import adjacency_powers, mask_adj, mask_x, pair_mask
+
+
+class DenseGCNConv(nn.Module):
+    r"""Dense graph convolution (Kipf & Welling) on a weighted, possibly noisy adjacency.
+
+    .. math:: X' = \hat D^{-1/2} (A + I) \hat D^{-1/2} X W + b, \qquad \hat D_{ii} = \max(1, \textstyle\sum_j (A+I)_{ij})
+
+    The degree is clamped at 1 because a noisy adjacency can have non-positive row sums.
+
+    Shapes: ``x [B, N, in_channels]``, ``adj [B, N, N]`` -> ``[B, N, out_channels]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.lin.weight)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+        n = adj.shape[-1]
+        a_hat = adj + torch.eye(n, dtype=adj.dtype, device=adj.device)
+        d = a_hat.sum(-1).clamp(min=1.0).pow(-0.5)  # [B, N]
+        a_norm = d.unsqueeze(-1) * a_hat * d.unsqueeze(-2)
+        return a_norm @ self.lin(x) + self.bias
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
+
+
+class MLP(nn.Module):
+    """``num_layers`` linear layers on the last dim with ``act`` between them (none after the last)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
+                 act: str = "elu") -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"MLP num_layers must be >= 1, got {num_layers}")
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.act_name = act
+        self.act = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh}[act]
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in self.lins:
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, lin in enumerate(self.lins):
+            x = lin(x)
+            if i < len(self.lins) - 1:
+                x = self.act(x)
+        return x
+
+    def __repr__(self) -> str:
+        dims = [self.lins[0].in_features] + [lin.out_features for lin in self.lins]
+        return f"{type(self).__name__}({' -> '.join(map(str, dims))}, act={self.act_name})"
+
+
+class GraphMultiHeadAttention(nn.Module):
+    r"""GDSS's graph multi-head attention on one adjacency channel.
+
+    .. math::
+        Q = \mathrm{GCN}_Q(X, A),\; K = \mathrm{GCN}_K(X, A),\; V = \mathrm{GCN}_V(X, A), \qquad
+        S = \tfrac{1}{H}\sum_h \tanh\!\big(Q_h K_h^\top / \sqrt{d}\big), \quad A' = \tfrac12 (S + S^\top)
+
+    with ``d = attn_channels`` and ``Q_h`` the h-th of ``heads`` equal slices; pairs involving padding are zeroed.
+
+    Shapes: ``x [B, N, in]``, ``adj [B, N, N]`` -> ``(V [B, N, out], A' [B, N, N])``.
+    """
+
+    def __init__(self, in_channels: int, attn_channels: int, out_channels: int, heads: int = 4) -> None:
+        super().__init__()
+        if attn_channels % heads:
+            raise ValueError(f"attn_channels ({attn_channels}) must be divisible by heads ({heads})")
+        self.in_channels, self.attn_channels, self.out_channels, self.heads = in_channels, attn_channels, out_channels, heads
+        self.q = DenseGCNConv(in_channels, attn_channels)
+        self.k = DenseGCNConv(in_channels, attn_channels)
+        self.v = DenseGCNConv(in_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        for m in (self.q, self.k, self.v):
+            m.reset_parameters()
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        B, N, _ = x.shape
+        q = self.q(x, adj).view(B, N, self.heads, -1).transpose(1, 2)  # [B, H, N, d/H]
+        k = self.k(x, adj).view(B, N, self.heads, -1).transpose(1, 2)
+        scores = torch.tanh(q @ k.transpose(-1, -2) / math.sqrt(self.attn_channels)).mean(1)  # [B, N, N]
+        scores = 0.5 * (scores + scores.transpose(-1, -2))
+        scores = scores * pair_mask(mask).to(scores.dtype)
+        return self.v(x, adj), scores
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, attn={self.attn_channels}, "
+                f"heads={self.heads})")
+
+
+class AttentionLayer(nn.Module):
+    r"""One GDSS adjacency-network layer: a :class:`GraphMultiHeadAttention` per input channel.
+
+    .. math::
+        (V_c, S_c) = \mathrm{GMH}_c(X, A_c), \quad
+        X' = \tanh\big(\mathrm{MLP}_X([V_1 \| \dots \| V_{C}])\big), \quad
+        A'_{ij} = \mathrm{MLP}_A([S_{1,ij},\dots,S_{C,ij}, A_{1,ij},\dots,A_{C,ij}]) + (i \leftrightarrow j)
+
+    Shapes: ``x [B, N, in]``, ``adj [B, C_in, N, N]`` -> ``(x' [B, N, out], adj' [B, C_out, N, N])``.
+    """
+
+    def __init__(self, num_linears: int, in_channels: int, attn_channels: int, out_channels: int,
+                 in_adj_channels: int, out_adj_channels: int, heads: int = 4) -> None:
+        super().__init__()
+        self.in_adj_channels, self.out_adj_channels = in_adj_channels, out_adj_channels
+        self.attn = nn.ModuleList(
+            GraphMultiHeadAttention(in_channels, attn_channels, out_channels, heads) for _ in range(in_adj_channels)
+        )
+        self.mix_x = MLP(in_adj_channels * out_channels, 2 * out_channels, out_channels, 2, act="tanh")
+        hid = 2 * max(in_adj_channels, out_adj_channels)
+        self.mix_adj = MLP(2 * in_adj_channels, hid, out_adj_channels, num_linears, act="elu")
+
+    def reset_parameters(self) -> None:
+        for m in (*self.attn, self.mix_x, self.mix_adj):
+            m.reset_parameters()
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        outs = [attn(x, adj[:, c], mask) for c, attn in enumerate(self.attn)]
+        x_out = torch.tanh(mask_x(self.mix_x(torch.cat([v for v, _ in outs], dim=-1)), mask))
+        pair = torch.cat([torch.stack([s for _, s in outs], dim=-1), adj.permute(0, 2, 3, 1)], dim=-1)  # [B,N,N,2C]
+        a = self.mix_adj(pair).permute(0, 3, 1, 2)  # [B, C_out, N, N]
+        a = a + a.transpose(-1, -2)
+        return x_out, mask_adj(a, mask)
+
+    def __repr__(self) -> str:
+        a = self.attn[0]
+        return (f"{type(self).__name__}(x: {a.in_channels}->{a.out_channels}, "
+                f"adj channels: {self.in_adj_channels}->{self.out_adj_channels}, heads={a.heads})")
+
+
+@dataclasses.dataclass
+class ScoreNetworkXConfig:
+    """GDSS ``ScoreNetworkX``: ``depth`` GCN layers of width ``hidden``."""
+
+    depth: int = 3
+    hidden: int = 32
+
+
+class ScoreNetworkX(nn.Module):
+    r"""Node-feature score network (GDSS Eq. 7).
+
+    .. math:: H_0 = X,\; H_l = \tanh(\mathrm{GCN}_l(H_{l-1}, A)),\; \mathrm{out} = \mathrm{MLP}([H_0 \| \dots \| H_L])
+
+    Shapes: ``x [B, N, F]``, ``adj [B, N, N]``, ``mask [B, N]`` -> ``[B, N, F]`` (zero on padding).
+    """
+
+    def __init__(self, num_features: int, config: ScoreNetworkXConfig) -> None:
+        super().__init__()
+        self.num_features, self.config = num_features, config
+        dims = [num_features] + [config.hidden] * config.depth
+        self.convs = nn.ModuleList(DenseGCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        cat = sum(dims)
+        self.head = MLP(cat, 2 * cat, num_features, 3, act="elu")
+
+    def reset_parameters(self) -> None:
+        for m in (*self.convs, self.head):
+            m.reset_parameters()
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> Tensor:
+        hs = [x]
+        for conv in self.convs:
+            x = torch.tanh(conv(x, adj))
+            hs.append(x)
+        return mask_x(self.head(torch.cat(hs, dim=-1)), mask)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(features={self.num_features}, depth={self.config.depth}, hidden={self.config.hidden})"
+
+
+@dataclasses.dataclass
+class ScoreNetworkAConfig:
+    """GDSS ``ScoreNetworkA``. ``num_layers`` attention layers; node width ``hidden``; attention width ``attn``;
+    adjacency channels ``c_init`` (powers of A in) -> ``c_hid`` -> ``c_final``; ``num_linears`` in each layer's MLP."""
+
+    num_layers: int = 5
+    hidden: int = 32
+    attn: int = 32
+    heads: int = 4
+    num_linears: int = 2
+    c_init: int = 2
+    c_hid: int = 8
+    c_final: int = 4
+
+
+class ScoreNetworkA(nn.Module):
+    r"""Adjacency score network (GDSS Eq. 8).
+
+    .. math::
+        A^{(0)} = [A, A^2, \dots, A^{c_{init}}],\; (X^{(l)}, A^{(l)}) = \mathrm{Layer}_l(X^{(l-1)}, A^{(l-1)}),\;
+        \mathrm{out}_{ij} = \mathrm{MLP}([A^{(0)}_{ij} \| \dots \| A^{(L)}_{ij}])
+
+    The output is symmetric with a zero diagonal and zero on padding.
+
+    Shapes: ``x [B, N, F]``, ``adj [B, N, N]``, ``mask [B, N]`` -> ``[B, N, N]``.
+    """
+
+    def __init__(self, num_features: int, config: ScoreNetworkAConfig) -> None:
+        super().__init__()
+        c = config
+        if c.num_layers < 1:
+            raise ValueError(f"ScoreNetworkAConfig.num_layers must be >= 1, got {c.num_layers}")
+        self.num_features, self.config = num_features, c
+        layers = []
+        for i in range(c.num_layers):
+            x_in = num_features if i == 0 else c.hidden
+            a_in = c.c_init if i == 0 else c.c_hid
+            a_out = c.c_final if i == c.num_layers - 1 else c.c_hid
+            layers.append(AttentionLayer(c.num_linears, x_in, c.attn, c.hidden, a_in, a_out, c.heads))
+        self.layers = nn.ModuleList(layers)
+        cat = c.c_init + c.c_hid * (c.num_layers - 1) + c.c_final
+        self.head = MLP(cat, 2 * cat, 1, 3, act="elu")
+
+    def reset_parameters(self) -> None:
+        for m in (*self.layers, self.head):
+            m.reset_parameters()
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> Tensor:
+        a = adjacency_powers(adj, self.config.c_init)  # [B, c_init, N, N]
+        chans = [a]
+        for layer in self.layers:
+            x, a = layer(x, a, mask)
+            chans.append(a)
+        out = self.head(torch.cat(chans, dim=1).permute(0, 2, 3, 1)).squeeze(-1)  # [B, N, N]
+        return out * pair_mask(mask, diagonal=False).to(out.dtype)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"{type(self).__name__}(features={self.num_features}, layers={c.num_layers}, hidden={c.hidden}, "
+                f"attn={c.attn}, heads={c.heads}, channels={c.c_init}->{c.c_hid}->{c.c_final})")

@@ -1,0 +1,239 @@
+"""Samplers for the joint reverse diffusion of node features X and adjacency A.
+
+Every sampler is a plain no-grad function with one signature (k-diffusion's habit)::
+
+    sampler(score_x, score_adj, x, adj, mask, timesteps, *, sde_x, sde_adj, generator=None, callback=None, ...)
+        -> (x, adj, nfe)
+
+- ``score_x``/``score_adj``: ``(x, adj, mask, t) -> score`` of one component at the joint state;
+- ``x [B, N, F]``, ``adj [B, N, N]``: the prior draw (see :func:`prior_sample`); ``mask [B, N]`` bool;
+- ``timesteps``: a descending schedule ``t_0 = T > ... > t_K = eps`` (:func:`linear_timesteps`); K steps are taken
+  and step ``i`` moves from ``t_i`` to ``t_{i+1}``;
+- ``generator``: the only source of randomness; ``callback(dict)`` is called after every step with
+  ``i, t, x, adj, x_mean, adj_mean``, ``nfe`` (joint score evaluations in the step: each evaluates both networks)
+  and ``num_graphs`` (``B * nfe``: graph-evaluations, the unit ``graphgen sample`` counts);
+- returns the final (denoised when ``denoise=True``: the noise-free mean of the last step) state and the number of
+  evaluations of *each* network.
+
+Samplers: :func:`pc_sampler` (predictor-corrector, Song et al. 2021 Alg. 2-4; with a reverse-diffusion predictor and
+Langevin corrector this is GDSS's "Reverse + Langevin"), :func:`euler_maruyama_sampler` (PC with the Euler-Maruyama
+predictor and no corrector), and :func:`s4_sampler` (GDSS's Symmetric Splitting for the System of SDEs, Sec. 3.3).
+"""
+from __future__ import annotations
+
+import abc
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from graphgen.generate.sde.sde import SDE, ReverseSDE, append_dims
+from graphgen.generate.sde.utils import mask_adj, mask_x, noise_like
+
+ScoreFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+Callback = Callable[[dict], None]
+
+
+# -- schedule --------------------------------------------------------------------------------------------------
+def linear_timesteps(num_steps: int, *, T: float = 1.0, eps: float = 1e-3, device=None) -> Tensor:
+    """``num_steps + 1`` equally spaced times from ``T`` down to ``eps`` (``num_steps`` sampler steps)."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    return torch.linspace(T, eps, num_steps + 1, device=device)
+
+
+def prior_sample(mask: Tensor, num_features: int, sde_x: SDE, sde_adj: SDE, *,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Draw ``X_T [B, N, F]`` and symmetric ``A_T [B, N, N]`` (zero diagonal) from the priors, zero on padding."""
+    B, N = mask.shape
+    x = noise_like(torch.empty(B, N, num_features, device=mask.device), mask, symmetric=False, generator=generator)
+    adj = noise_like(torch.empty(B, N, N, device=mask.device), mask, symmetric=True, generator=generator)
+    return x * sde_x.prior_std(), adj * sde_adj.prior_std()
+
+
+# -- predictors ------------------------------------------------------------------------------------------------
+class Predictor(abc.ABC):
+    """One reverse step of a component from ``t`` to ``t - h``: ``update(rsde, x, t, h, noise) -> (x, x_mean)``."""
+
+    @abc.abstractmethod
+    def update(self, rsde: ReverseSDE, x: Tensor, t: Tensor, h: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class EulerMaruyamaPredictor(Predictor):
+    """``x_mean = x - f_rev(x, t) h``, ``x = x_mean + g(t) √h z`` (reverse SDE, time running backwards)."""
+
+    def update(self, rsde, x, t, h, noise):
+        drift, diffusion = rsde.sde(x, t)
+        x_mean = x - drift * append_dims(h, x.dim())
+        return x_mean + append_dims(diffusion * h.sqrt(), x.dim()) * noise, x_mean
+
+
+class ReverseDiffusionPredictor(Predictor):
+    """Reverse diffusion (Song et al. Eq. 46): the forward discretisation ``(f, G)`` run backwards,
+    ``x_mean = x - f + G² s``, ``x = x_mean + G z``."""
+
+    def update(self, rsde, x, t, h, noise):
+        rev_f, G = rsde.discretize(x, t, h)
+        x_mean = x - rev_f
+        return x_mean + append_dims(G, x.dim()) * noise, x_mean
+
+
+class NonePredictor(Predictor):
+    """No predictor (corrector-only sampling)."""
+
+    def update(self, rsde, x, t, h, noise):
+        return x, x
+
+
+# -- correctors ------------------------------------------------------------------------------------------------
+class Corrector(abc.ABC):
+    """``n_steps`` Langevin-type refinements at fixed ``t``; one step: ``update(sde, x, score, t, h, noise)``."""
+
+    n_steps: int = 0
+
+    @abc.abstractmethod
+    def update(self, sde: SDE, x: Tensor, score: Tensor, t: Tensor, h: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        ...
+
+
+class LangevinCorrector(Corrector):
+    """Annealed Langevin step (Song et al. Alg. 4) with GDSS's noise scale ``scale_eps``:
+
+    ``ε = 2 α (snr ‖z‖ / ‖s‖)²``, ``x_mean = x + ε s``, ``x = x_mean + √(2ε) · scale_eps · z``
+
+    (norms per graph, averaged over the batch; ``α`` from ``SDE.langevin_alpha``).
+    """
+
+    def __init__(self, snr: float = 0.2, scale_eps: float = 0.7, n_steps: int = 1) -> None:
+        self.snr, self.scale_eps, self.n_steps = snr, scale_eps, n_steps
+
+    def update(self, sde, x, score, t, h, noise):
+        B = x.shape[0]
+        grad_norm = score.reshape(B, -1).norm(dim=-1).mean()
+        noise_norm = noise.reshape(B, -1).norm(dim=-1).mean()
+        step = (self.snr * noise_norm / grad_norm.clamp_min(1e-12)) ** 2 * 2.0 * sde.langevin_alpha(t, h)
+        step = append_dims(step, x.dim())
+        x_mean = x + step * score
+        return x_mean + (2.0 * step).sqrt() * noise * self.scale_eps, x_mean
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(snr={self.snr}, scale_eps={self.scale_eps}, n_steps={self.n_steps})"
+
+
+class NoneCorrector(Corrector):
+    """No corrector (predictor-only sampling)."""
+
+    n_steps = 0
+
+    def update(self, sde, x, score, t, h, noise):
+        return x, x
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# -- samplers --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def pc_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor, timesteps: Tensor, *,
+               sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None, callback: Callback | None = None,
+               predictor: Predictor | None = None, corrector: Corrector | None = None,
+               denoise: bool = True) -> tuple[Tensor, Tensor, int]:
+    """Predictor-corrector sampling of the joint reverse SDE (Song et al. Alg. 1; GDSS Alg. 1).
+
+    Per step: ``corrector.n_steps`` corrector updates, then one predictor update; each update evaluates both
+    networks at the current joint state and moves X and A simultaneously.
+    """
+    predictor = ReverseDiffusionPredictor() if predictor is None else predictor
+    corrector = NoneCorrector() if corrector is None else corrector
+    B = x.shape[0]
+    x_mean, adj_mean, nfe = x, adj, 0
+    for i in range(len(timesteps) - 1):
+        t = timesteps[i].expand(B)
+        h = (timesteps[i] - timesteps[i + 1]).expand(B)
+        for _ in range(corrector.n_steps):
+            s_x, s_a = score_x(x, adj, mask, t), score_adj(x, adj, mask, t)
+            nfe += 1
+            x, x_mean = corrector.update(sde_x, x, s_x, t, h, noise_like(x, mask, symmetric=False, generator=generator))
+            adj, adj_mean = corrector.update(sde_adj, adj, s_a, t, h,
+                                             noise_like(adj, mask, symmetric=True, generator=generator))
+        if not isinstance(predictor, NonePredictor):
+            x_now, adj_now = x, adj
+            rsde_x = sde_x.reverse(lambda x_, t_: score_x(x_, adj_now, mask, t_))
+            rsde_a = sde_adj.reverse(lambda a_, t_: score_adj(x_now, a_, mask, t_))
+            nfe += 1
+            x, x_mean = predictor.update(rsde_x, x_now, t, h, noise_like(x, mask, symmetric=False, generator=generator))
+            adj, adj_mean = predictor.update(rsde_a, adj_now, t, h,
+                                             noise_like(adj, mask, symmetric=True, generator=generator))
+        x, adj = mask_x(x, mask), mask_adj(adj, mask)
+        if callback is not None:
+            step_nfe = corrector.n_steps + (0 if isinstance(predictor, NonePredictor) else 1)
+            callback({"i": i, "t": timesteps[i], "x": x, "adj": adj, "x_mean": x_mean, "adj_mean": adj_mean,
+                      "nfe": step_nfe, "num_graphs": B * step_nfe})
+    if denoise:
+        return mask_x(x_mean, mask), mask_adj(adj_mean, mask), nfe
+    return x, adj, nfe
+
+
+@torch.no_grad()
+def euler_maruyama_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor,
+                           timesteps: Tensor, *, sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None,
+                           callback: Callback | None = None, denoise: bool = True) -> tuple[Tensor, Tensor, int]:
+    """Euler–Maruyama on the joint reverse SDE (one evaluation of each network per step)."""
+    return pc_sampler(score_x, score_adj, x, adj, mask, timesteps, sde_x=sde_x, sde_adj=sde_adj, generator=generator,
+                      callback=callback, predictor=EulerMaruyamaPredictor(), corrector=NoneCorrector(),
+                      denoise=denoise)
+
+
+@torch.no_grad()
+def s4_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor, timesteps: Tensor, *,
+               sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None, callback: Callback | None = None,
+               snr: float = 0.2, scale_eps: float = 0.7, denoise: bool = True) -> tuple[Tensor, Tensor, int]:
+    """S4: Symmetric Splitting for the System of SDEs (GDSS Sec. 3.3), one evaluation of each network per step.
+
+    With the scores ``s = s_θ(X_t, A_t, t)`` evaluated once, each component is
+
+    1. corrected by one Langevin step using ``s`` (:class:`LangevinCorrector` with ``snr``/``scale_eps``);
+    2. predicted by a Strang splitting of the reverse SDE ``dx = [f - g² s] dt + g dw̄`` into its linear part
+       ``L: dx = f dt + g dw̄`` (solved by ``SDE.linear_transition``, exactly for VP and VE) and its score part
+       ``S: dx = -g² s dt``: ``L(h/2) ∘ S(h) ∘ L(h/2)``. The noise-free mean is the last half-step's mean.
+
+    (Our reading of the paper's description; the original code is not reproduced.)
+    """
+    corrector = LangevinCorrector(snr=snr, scale_eps=scale_eps, n_steps=1)
+    B = x.shape[0]
+    x_mean, adj_mean, nfe = x, adj, 0
+    for i in range(len(timesteps) - 1):
+        t = timesteps[i].expand(B)
+        h = (timesteps[i] - timesteps[i + 1]).expand(B)
+        s_x, s_a = score_x(x, adj, mask, t), score_adj(x, adj, mask, t)
+        nfe += 1
+        new = []
+        for sde, state, score, sym in ((sde_x, x, s_x, False), (sde_adj, adj, s_a, True)):
+            def noise():
+                return noise_like(state, mask, symmetric=sym, generator=generator)
+            if snr > 0:
+                state, _ = corrector.update(sde, state, score, t, h, noise())
+            mean, std = sde.linear_transition(state, t, 0.5 * h)
+            state = mean + append_dims(std, state.dim()) * noise()
+            g = sde.sde(state, t)[1]
+            state = state + append_dims(g**2 * h, state.dim()) * score
+            mean, std = sde.linear_transition(state, t - 0.5 * h, 0.5 * h)
+            new.append((mean + append_dims(std, state.dim()) * noise(), mean))
+        (x, x_mean), (adj, adj_mean) = new
+        x, adj = mask_x(x, mask), mask_adj(adj, mask)
+        if callback is not None:
+            callback({"i": i, "t": timesteps[i], "x": x, "adj": adj, "x_mean": x_mean, "adj_mean": adj_mean,
+                      "nfe": 1, "num_graphs": B})
+    if denoise:
+        return mask_x(x_mean, mask), mask_adj(adj_mean, mask), nfe
+    return x, adj, nfe
+
+
+SAMPLERS: dict[str, Callable] = {"pc": pc_sampler, "em": euler_maruyama_sampler, "s4": s4_sampler}
+PREDICTORS: dict[str, type[Predictor]] = {
+    "reverse": ReverseDiffusionPredictor, "euler": EulerMaruyamaPredictor, "none": NonePredictor,
+}

@@ -1,0 +1,66 @@
+"""``graphgen data list | info | prepare`` through the real CLI entry point."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from graphgen.cli import main
+from graphgen.data import registry
+from graphgen.data.datasets.generic import GDSSGraphSpec
+from graphgen.data.raw import RawFile
+
+
+def test_list(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, spec in registry.DATASETS.items():
+        assert name in out and "/".join(spec.splits) in out
+
+
+def test_prepare_then_info(shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHGEN_CACHE", str(tmp_path / "cache"))
+    assert main(["data", "info", "ego_small", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    assert "split train: 160 raw rows; not prepared" in out and "ok" in out
+    assert main(["data", "prepare", "ego_small", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    assert "ego_small/train: 160 graphs" in out and "ego_small/test: 40 graphs" in out and "0 skipped rows" in out
+    assert main(["data", "info", "ego_small", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    spec = registry.DATASETS["ego_small"]
+    assert spec.raw["graphs"].sha256 in out and "generic/ego_small.json  ok" in out
+    assert "split train: 160 graphs" in out and "split test: 40 graphs" in out
+    assert "nodes per graph min/mean/max 4/" in out and "skipped rows: 0" in out
+    assert str(tmp_path / "cache" / "ego_small") in out
+    assert "vocabulary:" in out
+
+
+def test_info_reports_skipped_rows_and_bad_raw_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHGEN_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    (root / "generic").mkdir(parents=True)
+    path = root / "generic" / "bad.json"
+    path.write_text('{"num_graphs": 5, "splits": null, "graphs": [{"num_nodes": 2, "edges": [[0, 1]]}, '
+                    '{"num_nodes": 2, "edges": [[0, 1]]}, {"num_nodes": 2, "edges": [[0, 7]]}, '
+                    '{"num_nodes": 2, "edges": [[0, 1]]}, {"num_nodes": 2, "edges": []}]}')
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = GDSSGraphSpec(name="bad", raw={"graphs": RawFile("generic/bad.json", sha, "https://example.org/bad")},
+                         splits=("train", "test"))
+    monkeypatch.setitem(registry.DATASETS, "bad", spec)
+    assert main(["data", "prepare", "bad", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "bad/train: 3 graphs" in out and "1 skipped rows" in out and "warning: bad/train: skipped 1" in out
+    main(["data", "info", "bad", "--data-dir", str(root)])
+    out = capsys.readouterr().out
+    assert "skipped rows: 1" in out and "row 2: ValueError: edge endpoint out of range" in out
+    # corrupt the raw file: info shows the mismatch, prepare fails naming the file
+    path.write_text(path.read_text().replace("[0, 7]", "[0, 1]"))
+    main(["data", "info", "bad", "--data-dir", str(root)])
+    assert "MISMATCH" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="checksum mismatch for .*bad.json"):
+        main(["data", "prepare", "bad", "--data-dir", str(root)])
+    path.unlink()
+    main(["data", "info", "bad", "--data-dir", str(root)])
+    out = capsys.readouterr().out
+    assert "generic/bad.json  missing" in out and "raw split sizes unavailable" in out

@@ -1,0 +1,84 @@
+"""``graphgen sample``: files written, summary printed, no dataset needed."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphgen.cli import main
+from graphgen.generate.pard.model import PARDConfig, PARDGenerator
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a busy machine (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A small untrained QM9-vocabulary PARD model saved to disk (its samples are random but well-formed)."""
+    from graphgen.data.molecules import VOCABS, smiles_to_data
+
+    torch.manual_seed(0)  # test-only: fixes the initial weights
+    model = PARDGenerator(PARDConfig(hidden=16, edge_hidden=8, num_layers=1, heads=2, num_steps=3, max_block_size=4,
+                                     max_degree=4, max_nodes=6))
+    model.set_marginals([smiles_to_data(s, VOCABS["qm9"]) for s in ["CCO", "CC(C)=O", "OC1CC1", "CC#N"]])
+    return model.save_pretrained(tmp_path_factory.mktemp("model") / "pard")
+
+
+@pytest.fixture
+def no_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRAPHGEN_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("GRAPHGEN_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("fmt", ["smi", "sdf"])
+def test_sample_writes_molecules_and_summary(saved_model, tmp_path, capsys, no_data, fmt):
+    out = tmp_path / f"s.{fmt}"
+    png = tmp_path / "grid.png"
+    assert main(["sample", str(saved_model), "-n", "12", "-o", str(out), "--draw", str(png), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "validity w/o correction" in text and "uniqueness" in text and "network evaluations / graph" in text
+    assert "skipped: qm9 data not found" in text
+    written = int(next(line.split()[-1] for line in text.splitlines() if line.startswith("molecules written")))
+    assert 1 <= written <= 12
+    from rdkit import Chem
+
+    if fmt == "smi":
+        lines = out.read_text().splitlines()
+        assert len(lines) == written and all(Chem.MolFromSmiles(s) is not None for s in lines)
+    else:
+        mols = list(Chem.SDMolSupplier(str(out)))
+        assert len(mols) == written and all(m is not None for m in mols)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_file(saved_model, tmp_path, no_data):
+    a, b = tmp_path / "a.smi", tmp_path / "b.smi"
+    for path in (a, b):
+        main(["sample", str(saved_model), "-n", "8", "-o", str(path), "--seed", "3", "--no-progress", "--no-metrics"])
+    assert a.read_text() == b.read_text()
+
+
+def test_unknown_model_names_the_fix(capsys):
+    with pytest.raises(SystemExit, match="not a folder and not a bundled model"):
+        main(["sample", "no-such-model", "-n", "2"])
+
+
+def test_plain_graph_model_writes_json(tmp_path, capsys):
+    import json
+
+    torch.manual_seed(0)
+    model = PARDGenerator(PARDConfig(num_node_types=1, num_edge_types=2, vocab=None, hidden=16, edge_hidden=8,
+                                     num_layers=1, heads=2, num_steps=2, max_block_size=4, max_degree=3, max_nodes=6))
+    path = model.save_pretrained(tmp_path / "plain")
+    out = tmp_path / "g.json"
+    assert main(["sample", str(path), "-n", "4", "-o", str(out), "--no-progress"]) == 0
+    graphs = json.loads(out.read_text())["graphs"]
+    assert len(graphs) == 4 and all(1 <= g["num_nodes"] <= 6 for g in graphs)
+    with pytest.raises(SystemExit, match="plain graphs"):
+        main(["sample", str(path), "-n", "1", "-o", str(tmp_path / "g.smi")])

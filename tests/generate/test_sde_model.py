@@ -1,0 +1,281 @@
+"""GDSS score networks and ScoreSDEGenerator on tiny hand-built graphs."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphgen.generate import load_generator
+from graphgen.generate.sde.model import SamplerConfig, ScoreSDEConfig, ScoreSDEGenerator, config_from_dict
+from graphgen.generate.sde.networks import (
+    AttentionLayer, DenseGCNConv, GraphMultiHeadAttention, ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX,
+    ScoreNetworkXConfig,
+)
+from graphgen.generate.sde.sde import SDEConfig
+from graphgen.generate.sde.train import TrainConfig, build_config, train
+from graphgen.generate.sde.utils import pair_mask
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add overhead (and stall badly on a shared, oversubscribed CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY_A = ScoreNetworkAConfig(num_layers=2, hidden=8, attn=8, heads=2, num_linears=2, c_init=2, c_hid=3, c_final=2)
+TINY_X = ScoreNetworkXConfig(depth=2, hidden=8)
+
+
+def random_dense(B=3, N=6, F=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.tensor([[True] * N, [True] * (N - 2) + [False] * 2, [True] * 3 + [False] * (N - 3)])[:B]
+    adj = torch.randn(B, N, N, generator=g).triu(1)
+    adj = (adj + adj.transpose(1, 2)) * pair_mask(mask)
+    x = torch.randn(B, N, F, generator=g) * mask.unsqueeze(-1)
+    return x, adj, mask
+
+
+def permute(x, adj, mask, perm):
+    return x[:, perm], adj[:, perm][:, :, perm], mask[:, perm]
+
+
+def test_dense_gcn_by_hand():
+    conv = DenseGCNConv(1, 1)
+    with torch.no_grad():
+        conv.lin.weight.fill_(1.0)
+    adj = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])
+    x = torch.tensor([[[1.0], [3.0]]])
+    # (A + I) has row sums 2: normalised matrix is all 0.5 -> both nodes get (1 + 3) / 2
+    torch.testing.assert_close(conv(x, adj), torch.tensor([[[2.0], [2.0]]]))
+    assert repr(conv) == "DenseGCNConv(1, 1)"
+
+
+@pytest.mark.parametrize("net_cls", ["x", "adj"])
+def test_score_networks_permutation_equivariant_and_masked(net_cls):
+    torch.manual_seed(0)
+    net = ScoreNetworkX(4, TINY_X) if net_cls == "x" else ScoreNetworkA(4, TINY_A)
+    x, adj, mask = random_dense()
+    out = net(x, adj, mask)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    xp, adjp, maskp = permute(x, adj, mask, perm)
+    out_p = net(xp, adjp, maskp)
+    expected = out[:, perm] if net_cls == "x" else out[:, perm][:, :, perm]
+    torch.testing.assert_close(out_p, expected, rtol=1e-4, atol=1e-5)
+    if net_cls == "x":
+        assert out.shape == (3, 6, 4) and torch.all(out[~mask] == 0)
+    else:
+        assert out.shape == (3, 6, 6)
+        torch.testing.assert_close(out, out.transpose(1, 2))
+        assert torch.all(out[~pair_mask(mask, diagonal=False)] == 0)
+    # padding rows do not leak into real nodes: changing a padded node's content changes nothing visible
+    x2 = x.clone()
+    x2[2, 5] = 100.0
+    out2 = net(x2, adj, mask)
+    torch.testing.assert_close(out2[2, :3] if net_cls == "x" else out2[2, :3, :3],
+                               out[2, :3] if net_cls == "x" else out[2, :3, :3])
+
+
+def test_network_reprs():
+    assert repr(GraphMultiHeadAttention(4, 8, 6, 2)) == "GraphMultiHeadAttention(4, 6, attn=8, heads=2)"
+    assert repr(AttentionLayer(2, 4, 8, 6, 2, 3, 2)) == "AttentionLayer(x: 4->6, adj channels: 2->3, heads=2)"
+    assert repr(ScoreNetworkX(4, TINY_X)) == "ScoreNetworkX(features=4, depth=2, hidden=8)"
+    assert "channels=2->3->2" in repr(ScoreNetworkA(4, TINY_A))
+    with pytest.raises(ValueError, match="divisible"):
+        GraphMultiHeadAttention(4, 7, 6, 2)
+
+
+# -- the generator -------------------------------------------------------------------------------------------------
+def tiny_graph_config(**kw):
+    return ScoreSDEConfig(dataset="tiny", kind="graph", max_nodes=6, num_node_features=4,
+                          sde_x=SDEConfig("vp", 0.1, 1.0, 20), sde_adj=SDEConfig("vp", 0.1, 1.0, 20),
+                          net_x=TINY_X, net_adj=TINY_A, **kw)
+
+
+def tiny_mol_config(**kw):
+    return ScoreSDEConfig(dataset="tiny_mol", kind="molecule", vocab="qm9", max_nodes=5, num_node_features=4,
+                          sde_x=SDEConfig("ve", 0.1, 1.0, 20), sde_adj=SDEConfig("ve", 0.1, 1.0, 20),
+                          net_x=TINY_X, net_adj=TINY_A, **kw)
+
+
+def graph(n, edges):
+    e = torch.tensor(edges, dtype=torch.long).T
+    return Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n)
+
+
+GRAPHS = [graph(3, [(0, 1), (1, 2)]), graph(4, [(0, 1), (1, 2), (2, 3), (3, 0)]), graph(5, [(0, 1), (0, 2), (0, 3)])]
+
+
+def molecule(atoms, bonds):
+    """bonds: (i, j, bond type index)."""
+    e = torch.tensor([(i, j) for i, j, _ in bonds] + [(j, i) for i, j, _ in bonds], dtype=torch.long).T
+    t = torch.tensor([b for *_, b in bonds] * 2)
+    order = (e[0] * 10 + e[1]).argsort()
+    return Data(x=torch.tensor(atoms), charge=torch.zeros(len(atoms), dtype=torch.long), edge_index=e[:, order],
+                edge_attr=t[order], num_nodes=len(atoms))
+
+
+MOLS = [molecule([0, 0, 2], [(0, 1, 0), (1, 2, 1)]),  # C-C=O
+        molecule([0, 1], [(0, 1, 2)]),  # C#N
+        molecule([0, 0, 0, 3], [(0, 1, 1), (1, 2, 0), (2, 3, 0)])]  # C=C-C-F
+
+
+def edges_of(d):
+    return sorted(map(tuple, d.edge_index.T.tolist()))
+
+
+def test_encode_decode_round_trip_generic():
+    model = ScoreSDEGenerator(tiny_graph_config(remove_isolated=False))
+    x, adj, mask = model.encode(GRAPHS)
+    assert x.shape == (3, 6, 4) and adj.shape == (3, 6, 6)
+    torch.testing.assert_close(x[0, :3].argmax(-1), torch.tensor([1, 2, 1]))  # degree one-hot
+    for d, back in zip(GRAPHS, model.decode(x, adj, mask)):
+        assert back.num_nodes == d.num_nodes and edges_of(back) == edges_of(d)
+
+
+def test_encode_decode_round_trip_molecules():
+    model = ScoreSDEGenerator(tiny_mol_config())
+    x, adj, mask = model.encode(MOLS)
+    assert adj.max() == 3.0 and adj[0, 1, 2] == 2.0  # bond orders, not type indices
+    for d, back in zip(MOLS, model.decode(x, adj, mask)):
+        assert torch.equal(back.x, d.x) and edges_of(back) == edges_of(d)
+        assert torch.equal(back.edge_attr, d.edge_attr) and torch.all(back.charge == 0)
+    # GDSS quantisation: 0.4 -> none, 1.6 -> double, 2.6 -> triple; a node with no feature > 0.5 is dropped
+    x = torch.zeros(1, 5, 4)
+    x[0, 0, 0] = x[0, 1, 1] = x[0, 2, 2] = 0.9
+    adj = torch.zeros(1, 5, 5)
+    for (i, j), v in {(0, 1): 1.6, (1, 2): 2.6, (0, 2): 0.4, (0, 3): 1.0}.items():
+        adj[0, i, j] = adj[0, j, i] = v
+    (d,) = model.decode(x, adj, torch.ones(1, 5, dtype=torch.bool))
+    assert d.x.tolist() == [0, 1, 2]
+    assert sorted(zip(edges_of(d), d.edge_attr.tolist())) == [((0, 1), 1), ((1, 0), 1), ((1, 2), 2), ((2, 1), 2)]
+
+
+def test_config_errors_name_the_fix():
+    with pytest.raises(ValueError, match="num_node_features=4"):
+        ScoreSDEGenerator(dataclasses.replace(tiny_mol_config(), num_node_features=5))
+    with pytest.raises(ValueError, match="max_nodes"):
+        ScoreSDEGenerator(tiny_graph_config()).encode([graph(7, [(0, 6)])])
+    with pytest.raises(ValueError, match="num_node_features"):
+        ScoreSDEGenerator(tiny_graph_config()).encode([graph(6, [(0, i) for i in range(1, 6)])])
+    with pytest.raises(ValueError, match="unknown"):
+        config_from_dict({"net_x": {"depth": 2, "width": 3}})
+    with pytest.raises(RuntimeError, match="set_node_distribution"):
+        ScoreSDEGenerator(tiny_graph_config()).sample(2)
+
+
+@pytest.mark.parametrize("method", ["pc", "em", "s4"])
+@pytest.mark.parametrize("kind", ["graph", "molecule"])
+def test_sample_layout_and_determinism(kind, method):
+    torch.manual_seed(0)
+    model = ScoreSDEGenerator(tiny_graph_config() if kind == "graph" else tiny_mol_config())
+    data = GRAPHS if kind == "graph" else MOLS
+    model.set_node_distribution(torch.tensor([d.num_nodes for d in data]))
+    events = []
+    a = model.sample(5, generator=torch.Generator().manual_seed(1), num_steps=4, method=method, batch_size=3,
+                     callback=events.append)
+    b = model.sample(5, generator=torch.Generator().manual_seed(1), num_steps=4, method=method, batch_size=3)
+    assert len(a) == 5
+    for d1, d2 in zip(a, b):
+        assert d1.num_nodes == d2.num_nodes and edges_of(d1) == edges_of(d2)
+        assert d1.edge_index.dtype == torch.long
+        if d1.edge_index.numel():
+            assert edges_of(d1) == sorted(edges_of(d1)) and set(edges_of(d1)) == {(j, i) for i, j in edges_of(d1)}
+        if kind == "molecule":
+            assert d1.x.dtype == torch.long and d1.x.shape == (d1.num_nodes,) and torch.equal(d1.x, d2.x)
+            assert d1.edge_attr.shape == (d1.edge_index.shape[1],) and (d1.edge_attr.numel() == 0
+                                                                         or d1.edge_attr.max() <= 2)
+            assert d1.num_nodes <= max(d.num_nodes for d in data)
+    assert model.last_sample_stats["nfe"] == (8 if method == "pc" else 4)
+    assert len(events) == 8 and sum(e["num_graphs"] for e in events) == 5 * model.last_sample_stats["nfe"]
+
+
+def test_loss_backward_and_decreases_on_tiny_set():
+    torch.manual_seed(0)
+    model = ScoreSDEGenerator(tiny_graph_config())
+    dense = model.encode(GRAPHS)
+    gen = torch.Generator().manual_seed(0)
+    eval_gen = lambda: torch.Generator().manual_seed(123)  # noqa: E731
+    with torch.no_grad():
+        before = sum(model.loss(dense, generator=eval_gen()) for _ in range(1))
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for _ in range(25):
+        loss = model.loss(dense, generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = model.loss(dense, generator=eval_gen())
+    assert torch.isfinite(loss) and after < before
+    # a PyG batch gives the same loss as its dense encoding
+    torch.testing.assert_close(model.loss(GRAPHS, generator=eval_gen()), model.loss(dense, generator=eval_gen()))
+
+
+def test_save_load_through_load_generator(tmp_path):
+    torch.manual_seed(0)
+    model = ScoreSDEGenerator(tiny_mol_config(sampler=SamplerConfig(method="s4", num_steps=3)))
+    model.set_node_distribution(torch.tensor([2, 3, 3]))
+    model.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["generator"] == "sde" and cfg["sampler"]["method"] == "s4" and cfg["vocab"] == "qm9"
+    loaded = load_generator(tmp_path / "m")
+    assert isinstance(loaded, ScoreSDEGenerator) and loaded.vocab.name == "qm9"
+    torch.testing.assert_close(loaded.node_count_probs, model.node_count_probs)
+    a = model.sample(4, generator=torch.Generator().manual_seed(5))
+    b = loaded.sample(4, generator=torch.Generator().manual_seed(5))
+    assert [edges_of(d) for d in a] == [edges_of(d) for d in b]
+    assert [d.x.tolist() for d in a] == [d.x.tolist() for d in b]
+
+
+def test_train_resume_matches_uninterrupted(tmp_path):
+    def fresh():
+        torch.manual_seed(0)
+        m = ScoreSDEGenerator(tiny_graph_config())
+        m.set_node_distribution(torch.tensor([3, 4, 5]))
+        return m
+
+    tcfg = TrainConfig(batch_size=2, epochs=4, lr=1e-3, log_every=1)
+    m1 = fresh()
+    data = m1.encode(GRAPHS)
+    train(m1, data, tcfg, tmp_path / "straight", progress=False)
+    m2 = fresh()
+    train(m2, data, dataclasses.replace(tcfg, epochs=2), tmp_path / "split", progress=False)
+    m3 = fresh()  # a new process: weights come from the checkpoint
+    res = train(m3, data, tcfg, tmp_path / "split", progress=False)
+    assert res["epoch"] == 4 and res["step"] == 8
+    for (n, p1), p3 in zip(m1.state_dict().items(), m3.state_dict().values()):
+        torch.testing.assert_close(p1, p3, msg=n)
+    ema1 = ScoreSDEGenerator.from_pretrained(tmp_path / "straight" / "final")
+    ema3 = ScoreSDEGenerator.from_pretrained(tmp_path / "split" / "final")
+    for p1, p3 in zip(ema1.parameters(), ema3.parameters()):
+        torch.testing.assert_close(p1, p3)
+    log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+
+
+def test_presets_build():
+    for name, feats in (("community_small", 10), ("ego_small", 17), ("qm9", 4)):
+        cfg, tcfg = build_config(name)
+        assert cfg.num_node_features == feats and cfg.dataset == name
+    cfg, _ = build_config("qm9", ["net_adj.hidden=8", "sampler.method=s4"])
+    assert cfg.net_adj.hidden == 8 and cfg.sampler.method == "s4"
+
+
+@pytest.mark.parametrize("kind", ["graph", "molecule"])
+def test_graphgen_sample_command(tmp_path, kind):
+    from graphgen.cli import main
+
+    torch.manual_seed(0)
+    sampler = SamplerConfig(num_steps=3)
+    model = ScoreSDEGenerator(tiny_graph_config(sampler=sampler) if kind == "graph" else tiny_mol_config(sampler=sampler))
+    model.set_node_distribution(torch.tensor([3, 4, 5]))
+    model.save_pretrained(tmp_path / "m")
+    out = tmp_path / ("s.json" if kind == "graph" else "s.smi")
+    assert main(["sample", str(tmp_path / "m"), "-n", "4", "-o", str(out), "--no-progress", "--threads", "1"]
+                + (["--no-metrics"] if kind == "molecule" else [])) == 0
+    assert out.exists()
