@@ -18,8 +18,11 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="bundled model name (e.g. qm9; see graphgen.hub.MODELS) or a folder written by "
-                                      "save_pretrained()")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="bundled model name (e.g. qm9; see graphgen.hub.MODELS) or a folder written by "
+                             "save_pretrained()")
+    parser.add_argument("--model", dest="model_option", default=None, metavar="NAME_OR_PATH",
+                        help="the same as the positional MODEL (either form works)")
     parser.add_argument("-n", "--num-samples", type=int, default=1000, help="number of graphs to sample")
     parser.add_argument("-o", "--output", default=None,
                         help="output file (default samples.smi / samples.sdf / samples.json by format)")
@@ -117,7 +120,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.num_samples < 1:
         raise SystemExit("graphgen sample: -n must be >= 1")
-    model = load_model(args.model)
+    if args.model and args.model_option and args.model != args.model_option:
+        raise SystemExit(f"graphgen sample: two models given ({args.model!r} and --model {args.model_option!r})")
+    name = args.model or args.model_option
+    if not name:
+        raise SystemExit("graphgen sample: name a model, e.g. `graphgen sample qm9` or `--model runs/sde_qm9/ema`")
+    model = load_model(name)
     vocab_name = getattr(model.config, "vocab", None)
     fmt, out_path = _output_format(args, molecules=vocab_name is not None)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_cases import GRAPHS
+from .ops_cases import GRAPHS
 
 
 @pytest.fixture(params=list(GRAPHS), ids=list(GRAPHS))

@@ -7,7 +7,7 @@ from torch_geometric.nn import GATConv, GCNConv, GINConv, GINEConv, GraphConv, S
 
 from graphgen import ops
 
-from ops_cases import GRAPHS
+from .ops_cases import GRAPHS
 
 
 def _layers() -> dict:

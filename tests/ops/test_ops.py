@@ -10,7 +10,7 @@ import torch
 from graphgen import ops
 from graphgen.ops import CSRGraph
 
-from ops_cases import GRAPHS, fused_backends
+from .ops_cases import GRAPHS, fused_backends
 
 BACKENDS = fused_backends()
 

@@ -7,6 +7,7 @@ Output folder (``--out``, default ``runs/pard_<dataset>``):
 - ``ema/``: the exponential moving average of the weights (the model to sample from), same format;
 - ``log.jsonl``: one line of loss terms every ``--log-every`` steps.
 
+``--init qm9`` (or a folder) warm-starts from saved weights with a fresh optimiser; the architecture is the saved one.
 On ``--resume`` the architecture comes from ``last/config.json`` (its keys beat the command line); the budget
 arguments (``--minutes``, ``--max-steps``, ``--lr``, ...) come from the command line.
 """
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="folder with the raw files (default: $GRAPHGEN_DATA)")
     parser.add_argument("--out", default=None, help="run folder (default: runs/pard_<dataset>)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    parser.add_argument("--init", default=None, metavar="NAME_OR_PATH",
+                        help="warm start: weights and architecture of a saved or bundled model (e.g. qm9), fresh optimiser")
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this invocation")
     parser.add_argument("--max-steps", type=int, default=None, help="stop at this optimiser step (total)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -171,6 +174,11 @@ def run(args: argparse.Namespace) -> int:
         model = PARDGenerator.from_pretrained(out / "last")
         state = json.loads((out / "last" / "state.json").read_text())
         print(f"[pard] resuming from {out / 'last'} at step {state['step']}")
+    elif args.init:
+        model = PARDGenerator.from_pretrained(args.init)
+        state["init"] = str(args.init)
+        (out / "config.json").write_text(json.dumps(model.config_dict(), indent=2) + "\n")
+        print(f"[pard] warm start from {args.init} (architecture from its config; optimiser state is fresh)")
     else:
         if args.resume:
             print(f"[pard] --resume given but {out / 'last'} does not exist; starting fresh")
