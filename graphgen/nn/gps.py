@@ -12,6 +12,7 @@ only:
 """
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Callable, NamedTuple
 
@@ -24,36 +25,104 @@ from .utils import graph_to_nodes, nodes_to_graph, num_graphs, resolve_batch
 __all__ = ["GPSLayer", "LinearSelfAttention", "MultiheadSelfAttention"]
 
 
-class _DenseLayout(NamedTuple):
-    num_graphs: int
-    max_nodes: int
-    flat: Tensor        # [N] row of each node in the padded [B * N_max] view
-    key_mask: Tensor    # [B, 1, 1, N_max] True where a node exists
+# A bucket must save this many padded (query, key) slots per head to be worth its own kernels (~10 torch ops forward and
+# backward, ~0.2 ms on one CPU core, against ~10 ns per slot). Tuned on ZINC-12k batches of 32 and 128 graphs.
+_BUCKET_COST = 4096
+_MAX_BUCKETS = 4
 
 
-_LAYOUTS: dict[tuple[int, int], tuple[weakref.ref, _DenseLayout]] = {}
+def _size_buckets(sizes: list[int], cost: int = _BUCKET_COST, max_buckets: int = _MAX_BUCKETS) -> list[int]:
+    """Upper node counts of the size buckets: graphs of ``sizes`` are grouped into contiguous size ranges, each padded
+    to its largest graph, minimising ``sum(graphs * max_nodes^2) + cost * buckets`` (exact DP over distinct sizes)."""
+    values = sorted(set(sizes))
+    if not values:
+        return []
+    count = {v: 0 for v in values}
+    for v in sizes:
+        count[v] += 1
+    cum = [0]
+    for v in values:
+        cum.append(cum[-1] + count[v])
+    m, inf = len(values), float("inf")
+    # best[k][j]: cheapest cover of the j smallest distinct sizes by k buckets
+    best = [[inf] * (m + 1) for _ in range(max_buckets + 1)]
+    back = [[0] * (m + 1) for _ in range(max_buckets + 1)]
+    best[0][0] = 0.0
+    for k in range(1, max_buckets + 1):
+        for j in range(k, m + 1):
+            top = values[j - 1] ** 2
+            for i in range(k - 1, j):
+                c = best[k - 1][i] + (cum[j] - cum[i]) * top + cost
+                if c < best[k][j]:
+                    best[k][j], back[k][j] = c, i
+    k = min(range(1, max_buckets + 1), key=lambda kk: best[kk][m])
+    uppers, j = [], m
+    while k > 0:
+        uppers.append(values[j - 1])
+        j, k = back[k][j], k - 1
+    return uppers[::-1]
 
 
-def _dense_layout(batch: Tensor) -> _DenseLayout:
-    """Padded layout of a sorted ``batch`` vector, cached on the tensor object (every layer of a forward pass reuses
-    it): ``flat[n] = batch[n] * N_max + position of n in its graph``."""
-    key = (id(batch), batch._version)
+class _AttnLayout(NamedTuple):
+    """Where every (node, head) of a batch lives in the packed, size-bucketed attention buffers.
+
+    Graphs are grouped by node count into a few buckets (:func:`_size_buckets`); bucket ``k`` holds ``G_k`` graphs
+    padded to ``M_k`` nodes. The q/k/v buffer is ``[sum_k 3 * H * G_k * M_k, dh]``: bucket ``k`` is one contiguous
+    ``[3, H * G_k, M_k, dh]`` block, so q, k, v of all its graphs and heads are ready-made ``bmm`` batches. The output
+    buffer is the concatenation of the per-bucket ``[H * G_k, M_k, dh]`` results."""
+    buckets: tuple[tuple[int, int], ...]   # (G_k, M_k)
+    qkv_rows: Tensor                       # [N * 3H] row of (node, q/k/v, head) in the q/k/v buffer
+    qkv_size: int
+    out_rows: Tensor                       # [N * H] row of (node, head) in the output buffer
+    key_bias: tuple[Tensor, ...]           # per bucket [H * G_k, 1, M_k]: 0 for real keys, -inf for padding
+
+
+_LAYOUTS: dict[tuple, tuple[weakref.ref, _AttnLayout]] = {}
+
+
+def _attn_layout(batch: Tensor, heads: int) -> _AttnLayout:
+    """The packed layout of a sorted ``batch`` vector, cached on the tensor object: it is computed once per batch and
+    shared by every attention layer of the forward (and backward) pass."""
+    key = (id(batch), batch._version, heads, _BUCKET_COST, _MAX_BUCKETS)
     hit = _LAYOUTS.get(key)
     if hit is not None and hit[0]() is batch:
         return hit[1]
+    dev = batch.device
     b = num_graphs(batch)
     counts = torch.bincount(batch, minlength=b)
-    n_max = int(counts.max()) if b > 0 else 0
-    ptr = torch.zeros(b + 1, dtype=torch.long, device=batch.device)
+    ptr = torch.zeros(b + 1, dtype=torch.long, device=dev)
     torch.cumsum(counts, 0, out=ptr[1:])
-    pos = torch.arange(batch.numel(), device=batch.device) - ptr[batch]
+    pos = torch.arange(batch.numel(), device=dev) - ptr[batch]
     if batch.numel() and bool((pos < 0).any()):
         raise ValueError("MultiheadSelfAttention: batch must be sorted (nodes of each graph contiguous), as PyG "
                          "batches are")
-    flat = batch * n_max + pos
-    valid = torch.zeros(b * n_max, dtype=torch.bool, device=batch.device)
-    valid[flat] = True
-    layout = _DenseLayout(b, n_max, flat, valid.view(b, 1, 1, n_max))
+    uppers = _size_buckets(counts.tolist(), _BUCKET_COST, _MAX_BUCKETS)
+    upper_t = torch.tensor(uppers, dtype=torch.long, device=dev)
+    gb = torch.searchsorted(upper_t, counts)                               # [B] bucket of each graph
+    per_bucket = torch.bincount(gb, minlength=len(uppers))                 # G_k
+    order = torch.argsort(gb, stable=True)
+    first = torch.zeros(len(uppers), dtype=torch.long, device=dev)
+    first[1:] = torch.cumsum(per_bucket, 0)[:-1]
+    slot = torch.empty(b, dtype=torch.long, device=dev)
+    slot[order] = torch.arange(b, device=dev) - first[gb[order]]           # rank of a graph inside its bucket
+    block = per_bucket * upper_t                                           # G_k * M_k
+    qkv_base = torch.zeros_like(block)
+    out_base = torch.zeros_like(block)
+    qkv_base[1:] = torch.cumsum(3 * heads * block, 0)[:-1]
+    out_base[1:] = torch.cumsum(heads * block, 0)[:-1]
+    nb = gb[batch]                                                         # [N] bucket of each node
+    inner = (slot[batch] * upper_t[nb] + pos).unsqueeze(1)                 # [N, 1] row inside one (q/k/v, head)
+    stride = block[nb].unsqueeze(1)
+    qkv_rows = (qkv_base[nb].unsqueeze(1) + torch.arange(3 * heads, device=dev) * stride + inner).view(-1)
+    out_rows = (out_base[nb].unsqueeze(1) + torch.arange(heads, device=dev) * stride + inner).view(-1)
+    biases = []
+    for k, m in enumerate(uppers):
+        n_k = counts[gb == k]                                              # node counts of the bucket, in slot order
+        valid = torch.arange(m, device=dev) < n_k.unsqueeze(1)             # [G_k, M_k]
+        bias = torch.zeros(valid.shape, device=dev).masked_fill_(~valid, float("-inf"))
+        biases.append(bias.unsqueeze(0).expand(heads, -1, -1).reshape(-1, 1, m))
+    layout = _AttnLayout(tuple(zip(per_bucket.tolist(), uppers)), qkv_rows, int((3 * heads * block).sum()),
+                         out_rows, tuple(biases))
     _LAYOUTS[key] = (weakref.ref(batch, lambda _r, key=key: _LAYOUTS.pop(key, None)), layout)
     return layout
 
@@ -86,6 +155,17 @@ class _PaddedToRows(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         (flat,) = ctx.saved_tensors
         return grad.new_zeros(ctx.size, grad.size(1)).index_copy_(0, flat, grad.contiguous()), None
+
+
+def _keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> tuple[Tensor, float]:
+    """A dropout keep mask (bool, ``True`` with probability ``1 - p``) and the keep probability it realises. Bits come
+    16 at a time from int64 draws of the default generator (``p`` is rounded to a multiple of 2^-16): ~100x cheaper on
+    CPU than ``bernoulli_``, which cost more than all the rest of the attention."""
+    numel = math.prod(shape)
+    words = torch.randint(-2 ** 63, 2 ** 63 - 1, ((numel + 3) // 4,), dtype=torch.int64, device=device)
+    level = round(p * 65536)
+    kept = words.view(torch.int16)[:numel].view(shape) >= level - 32768    # P(drop) = level / 65536
+    return kept, 1.0 - level / 65536
 
 
 class MultiheadSelfAttention(nn.Module):
@@ -123,15 +203,27 @@ class MultiheadSelfAttention(nn.Module):
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:
         n, d = x.shape
         batch = resolve_batch(batch, n, x.device)
-        b, n_max, flat, key_mask = _dense_layout(batch)
         h, dh = self.heads, d // self.heads
-        qkv = self.qkv(x)                                                         # [N, 3d]
-        dense = _RowsToPadded.apply(qkv, flat, b * n_max)                         # [B*Nmax, 3d], zero padding
-        dense = dense.view(b, n_max, 3, h, dh).permute(2, 0, 3, 1, 4)            # [3, B, H, Nmax, dh]
-        q, k, v = dense[0], dense[1], dense[2]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,         # mask: keys that exist
-                                             dropout_p=self.dropout if self.training else 0.0)   # [B, H, Nmax, dh]
-        out = _PaddedToRows.apply(out.permute(0, 2, 1, 3).reshape(b * n_max, d), flat)      # [N, d]
+        qkv = self.qkv(x)                                                          # [N, 3d]
+        drop = self.dropout if self.training else 0.0
+        if n == 0 or drop >= 1.0:
+            return self.out(qkv[:, :d] * 0.0)
+        layout = _attn_layout(batch, h)
+        packed = _RowsToPadded.apply(qkv.reshape(n * 3 * h, dh), layout.qkv_rows, layout.qkv_size)   # zero padding
+        outs, keep = [], 1.0
+        blocks = packed.split([3 * h * g * m for g, m in layout.buckets]) if len(layout.buckets) > 1 else (packed,)
+        for (g, m), bias, block in zip(layout.buckets, layout.key_bias, blocks):
+            q, k, v = block.view(3, h * g, m, dh).unbind(0)                       # [H*G, M, dh] each
+            scores = torch.baddbmm(bias.to(q.dtype), q, k.transpose(1, 2), alpha=dh ** -0.5)   # [H*G, M, M]
+            attn = torch.softmax(scores, -1)
+            if drop > 0.0:
+                kept, keep = _keep_mask(attn.shape, drop, attn.device)
+                attn = attn * kept
+            outs.append(torch.bmm(attn, v).view(-1, dh))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        out = _PaddedToRows.apply(out, layout.out_rows).view(n, d)                 # [N, d]
+        if keep != 1.0:
+            out = out * (1.0 / keep)
         return self.out(out)
 
     def __repr__(self) -> str:

@@ -9,9 +9,11 @@ Autograd lives in :mod:`graphgen.ops._autograd`; this module is only the kernel 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import types
 
+import numba
 import numpy as np
 import torch
 from numba import njit, prange
@@ -24,6 +26,13 @@ _MESSAGE = {"copy": 0, "mul": 1, "add_relu": 2}
 # Below this many scalar updates a kernel runs on one thread: waking a thread pool costs more than the work
 # (and on a busy machine a parallel launch can wait milliseconds for a core).
 PARALLEL_MIN_WORK = 1 << 16
+
+# numba's default threading layer is OpenMP when TBB is missing. Its OpenMP runtime and torch's do not coexist: after
+# the first parallel numba launch every later torch op of the process ran ~250x slower on a shared 2-core machine
+# (a 730 x 64 add went from 20 us to 8 ms, one GPS training step from 0.2 s to 7 s). The workqueue layer has its own
+# small pool and no such interaction; an explicit NUMBA_THREADING_LAYER(_PRIORITY) still wins.
+if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 
 class _kernel:
@@ -39,7 +48,11 @@ class _kernel:
         self.serial = njit(cache=True, nogil=True)(serial_fn)
 
     def __call__(self, work: int, *args) -> None:
-        (self.parallel if work >= PARALLEL_MIN_WORK else self.serial)(*args)
+        # torch's thread budget (torch.set_num_threads, OMP_NUM_THREADS) is graphgen's too: one thread = serial
+        if work >= PARALLEL_MIN_WORK and torch.get_num_threads() > 1:
+            self.parallel(*args)
+        else:
+            self.serial(*args)
 
 
 # --------------------------------------------------------------------------------------------------- numba kernels
