@@ -78,7 +78,7 @@ def _info(name: str, data_dir: str | None, max_skipped: int) -> int:
         n, e = m["nodes"], m["edges"]
         print(f"    nodes per graph min/mean/max {n['min']}/{n['mean']}/{n['max']}   "
               f"edges per graph (undirected) min/mean/max {e['min']}/{e['mean']}/{e['max']}")
-        print(f"    arrays: " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["arrays"].items()))
+        print("    arrays: " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["arrays"].items()))
         sk = m["skipped"]
         print(f"    skipped rows: {sk['count']}")
         for row, why in sk["rows"][:max_skipped]:

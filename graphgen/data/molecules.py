@@ -316,7 +316,6 @@ def data_to_mol(data: Data, vocab: MoleculeVocab, *, sanitize: bool = True) -> C
     x = _as_numpy(data.x, "x")
     if x is None or x.ndim != 1:
         raise ValueError(f"data.x must be long [N] atom-type indices, got shape {None if x is None else x.shape}")
-    n = len(x)
     charge = _as_numpy(getattr(data, "charge", None), "charge")
     num_hs = _as_numpy(getattr(data, "num_hs", None), "num_hs")
     edge_index = _as_numpy(data.edge_index, "edge_index")

@@ -1,4 +1,4 @@
-
+"""Evaluators on the published protocols: molecules (GDSS, DiGress, MOSES) and generic graphs (GDSS, SPECTRE)."""
 from graphgen.evaluate.molecules import evaluate_molecules  # molecule protocols (GDSS, DiGress, MOSES)
 from graphgen.evaluate.nspdk import NSPDK, nspdk_mmd
 from graphgen.evaluate.fcd import FCDStats, fcd_stats, frechet_distance
@@ -6,3 +6,7 @@ from graphgen.evaluate.graphs import evaluate_graphs, read_graphs  # generic gra
 from graphgen.evaluate.mmd import graph_mmd, mmd2
 from graphgen.evaluate.orbits import orbit_counts
 from graphgen.evaluate.vun import is_planar_valid, is_sbm_valid, is_tree_valid, vun_metrics
+
+__all__ = ["FCDStats", "NSPDK", "evaluate_graphs", "evaluate_molecules", "fcd_stats", "frechet_distance", "graph_mmd",
+           "is_planar_valid", "is_sbm_valid", "is_tree_valid", "mmd2", "nspdk_mmd", "orbit_counts", "read_graphs",
+           "vun_metrics"]

@@ -17,7 +17,6 @@ from graphgen.data.molecules import (
     canonical_smiles,
     data_to_mol,
     data_to_smiles,
-    mol_to_arrays,
     mol_to_data,
     smiles_to_arrays,
     smiles_to_data,

@@ -8,15 +8,6 @@ from graphgen.cli import main
 from graphgen.generate.pard.model import PARDConfig, PARDGenerator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a busy machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A small untrained QM9-vocabulary PARD model saved to disk (its samples are random but well-formed)."""

@@ -11,15 +11,6 @@ from graphgen.generate.pard.model import PARDConfig, PARDGenerator
 from graphgen.generate.pard.network import PARDNetwork
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a busy machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_net(seed: int = 0) -> PARDNetwork:
     torch.manual_seed(seed)  # test-only: fixes the initial weights
     return PARDNetwork(4, 4, hidden=32, edge_hidden=16, num_layers=3, heads=4, num_steps=10, max_block_size=9,

@@ -3,22 +3,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from torch_geometric.data import Data
 
 from graphgen.cli import main
 from graphgen.generate import load_generator
 from graphgen.generate.pard import train as pard_train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a busy machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def cycles_and_paths() -> list[Data]:

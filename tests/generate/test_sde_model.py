@@ -19,15 +19,6 @@ from graphgen.generate.sde.train import TrainConfig, build_config, train
 from graphgen.generate.sde.utils import pair_mask
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (and stall badly on a shared, oversubscribed CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY_A = ScoreNetworkAConfig(num_layers=2, hidden=8, attn=8, heads=2, num_linears=2, c_init=2, c_hid=3, c_final=2)
 TINY_X = ScoreNetworkXConfig(depth=2, hidden=8)
 

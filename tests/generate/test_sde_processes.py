@@ -14,15 +14,6 @@ from graphgen.generate.sde.sde import SDEConfig, SubVPSDE, VESDE, VPSDE, build_s
 from graphgen.generate.sde.utils import adjacency_powers, degree_one_hot, noise_like, pair_mask
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (and stall badly on a shared, oversubscribed CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 PROCESSES = {
     "vp": lambda: VPSDE(0.1, 20.0),
     "vp_gdss": lambda: VPSDE(0.1, 1.0),

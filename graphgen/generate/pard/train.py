@@ -14,9 +14,7 @@ arguments (``--minutes``, ``--max-steps``, ``--lr``, ...) come from the command 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import shutil
 import time
 from pathlib import Path

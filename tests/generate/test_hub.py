@@ -9,15 +9,6 @@ import torch
 from graphgen import hub
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP stalls on a busy machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_unknown_name_is_a_key_error_listing_models():
     with pytest.raises(KeyError, match="bundled models"):
         hub.resolve("no-such-model")
