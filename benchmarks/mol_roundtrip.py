@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--speed-sample", type=int, default=5000, help="molecules per dataset for the speed table")
     parser.add_argument("--skip-roundtrip", action="store_true")
-    parser.add_argument("--results", type=Path, default=Path("runs/mol_roundtrip/results.jsonl"),
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/mol_roundtrip_kekulize.jsonl"),
                         help="JSON-lines file of finished chunks (resume / --summarize read it)")
     parser.add_argument("--summarize", action="store_true", help="only print the table from --results")
     parser.add_argument("--skip-speed", action="store_true")

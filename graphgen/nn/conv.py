@@ -77,7 +77,9 @@ class GINEConv(nn.Module):
                              f"edge_dim={edge_attr.size(-1)} to project edges to the node width")
         graph = ops.CSRGraph.from_edge_index(edge_index, x.size(0))
         aggr = ops.gather_scatter(x, graph, edge_attr=edge_attr, message="add_relu", reduce="sum")  # [N, F]
-        return self.nn((1.0 + self.eps) * x + aggr)
+        if isinstance(self.eps, nn.Parameter):
+            return self.nn((1.0 + self.eps) * x + aggr)
+        return self.nn(aggr.add(x, alpha=1.0 + float(self.eps)))    # fixed eps: one fused op, no [1] tensor math
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nn={self.nn}, edge_dim={self.edge_dim})"

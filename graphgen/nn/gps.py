@@ -4,8 +4,10 @@ global attention modules it can hold.
 A global attention module has the signature ``forward(x [N, d], batch [N]) -> [N, d]`` and attends within each graph
 only:
 
-- :class:`MultiheadSelfAttention`: exact softmax attention over all node pairs of a graph, computed on a padded
-  ``[B, N_max, d]`` view with a key-padding mask.
+- :class:`MultiheadSelfAttention`: exact softmax attention over all node pairs of a graph. Graphs are grouped by
+  node count into a few size buckets, each padded only to its own largest graph (on ZINC batches of 128 this halves
+  the padded pairs of one ``[B, N_max, N_max]`` block); padded keys get a ``-inf`` score (key-padding mask). The
+  packing index is computed once per ``batch`` tensor and shared by every layer.
 - :class:`LinearSelfAttention`: kernelised linear attention (Katharopoulos et al. 2020, feature map
   ``elu(.) + 1``), ``O(N d^2)`` per graph: per-graph sums go through :func:`graphgen.nn.utils.nodes_to_graph` and
   come back through :func:`graphgen.nn.utils.graph_to_nodes`, so no padding at all.
@@ -175,7 +177,13 @@ class MultiheadSelfAttention(nn.Module):
         \mathrm{MHA}(X)_i = W_O\,\big\Vert_{h=1}^{H} \sum_{j \in G(i)}
             \mathrm{softmax}_j\!\Big(\frac{\langle W_Q^h x_i, W_K^h x_j\rangle}{\sqrt{d/H}}\Big) W_V^h x_j
 
-    where :math:`G(i)` are the nodes of the graph of ``i``. Dropout ``dropout`` is applied to the attention weights.
+    where :math:`G(i)` are the nodes of the graph of ``i``. Dropout ``dropout`` is applied to the attention weights
+    (inverted dropout, as ``nn.MultiheadAttention``; the keep mask is drawn 16 bits at a time, see :func:`_keep_mask`).
+    Initialisation as ``nn.MultiheadAttention``: Xavier-uniform fused q/k/v projection, zero biases.
+
+    Computation: one fused q/k/v ``Linear`` on the ``N`` real nodes, then per size bucket (see :func:`_attn_layout`)
+    ``baddbmm`` scores with a ``-inf`` key-padding bias, ``softmax``, dropout, ``bmm``; the output rows are gathered
+    back to the ``N`` nodes. Padded rows are zero and never reach a real node.
 
     Args:
         channels: ``d`` (divisible by ``heads``).
@@ -222,8 +230,8 @@ class MultiheadSelfAttention(nn.Module):
             outs.append(torch.bmm(attn, v).view(-1, dh))
         out = outs[0] if len(outs) == 1 else torch.cat(outs)
         out = _PaddedToRows.apply(out, layout.out_rows).view(n, d)                 # [N, d]
-        if keep != 1.0:
-            out = out * (1.0 / keep)
+        if keep != 1.0:                     # inverted-dropout scale, folded into W_O (d x d) instead of the N x d rows
+            return F.linear(out, self.out.weight * (1.0 / keep), self.out.bias)
         return self.out(out)
 
     def __repr__(self) -> str:
@@ -338,15 +346,15 @@ class GPSLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
                 batch: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = x.new_zeros(())
+        h = None
         if self.conv is not None:
             local = self.conv(x, edge_index, edge_attr, batch)
             if isinstance(local, tuple):                     # an edge-updating conv (GatedGCN)
                 local, edge_attr = local
-            h = h + self.norm_local(x + F.dropout(local, self.dropout, self.training))
+            h = self.norm_local(x + F.dropout(local, self.dropout, self.training))
         if self.attn is not None:
-            glob = self.attn(x, batch)
-            h = h + self.norm_attn(x + F.dropout(glob, self.dropout, self.training))
+            glob = self.norm_attn(x + F.dropout(self.attn(x, batch), self.dropout, self.training))
+            h = glob if h is None else h + glob
         out = self.norm_out(h + self.ffn(h))
         return out, edge_attr
 

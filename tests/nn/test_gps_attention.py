@@ -152,3 +152,42 @@ def test_parallel_numba_kernels_do_not_use_openmp():
     finally:
         torch.set_num_threads(previous)
     assert numba.threading_layer() != "omp"
+
+
+def test_gps_layer_computes_what_pyg_gpsconv_computes():
+    """Same weights -> same outputs and gradients as ``torch_geometric.nn.GPSConv`` (GINE, multihead, BatchNorm),
+    in training mode (BatchNorm batch statistics) and in eval mode (running statistics)."""
+    from torch import nn
+    from torch_geometric.nn import GINEConv as PyGGINEConv, GPSConv
+    from graphgen.nn import GINEConv, GPSLayer
+
+    torch.manual_seed(0)
+    c = 16
+    batch = _batch([6, 3, 9, 4])
+    src = torch.arange(batch.numel() - 1)
+    src = src[batch[src] == batch[src + 1]]
+    ei = torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], 1)
+    x, ea = torch.randn(batch.numel(), c), torch.randn(ei.size(1), c)
+    ours = GPSLayer(c, GINEConv(nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, c))),
+                    MultiheadSelfAttention(c, 2), norm=nn.BatchNorm1d)
+    theirs = GPSConv(c, PyGGINEConv(nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, c))), heads=2,
+                     attn_type="multihead", norm="batch_norm")
+    names = {"attn.qkv.weight": "attn.in_proj_weight", "attn.qkv.bias": "attn.in_proj_bias",
+             "attn.out.": "attn.out_proj.", "norm_local.": "norm1.module.", "norm_attn.": "norm2.module.", "norm_out.": "norm3.module.",
+             "ffn.": "mlp."}
+
+    def rename(key: str) -> str:
+        for a, b in names.items():
+            key = key.replace(a, b)
+        return key
+
+    theirs.load_state_dict({rename(k): v for k, v in ours.state_dict().items()})
+    for _ in range(3):                                     # train mode, and it warms the running statistics up
+        a, b = ours(x, ei, ea, batch)[0], theirs(x, ei, batch, edge_attr=ea)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    ga = torch.autograd.grad(a.square().sum(), [ours.attn.qkv.weight, ours.conv.nn[0].weight])
+    gb = torch.autograd.grad(b.square().sum(), [theirs.attn.in_proj_weight, theirs.conv.nn[0].weight])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, atol=1e-4, rtol=1e-4)
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x, ei, ea, batch)[0], theirs(x, ei, batch, edge_attr=ea), atol=1e-5, rtol=1e-4)
