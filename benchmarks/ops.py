@@ -1,15 +1,17 @@
 """Message-passing kernels: graphgen.ops against PyG's default propagate, torch_scatter and torch.sparse CSR SpMM.
 
-Prints, for each graph and op, forward and forward+backward time (best of ``--reps`` after one warm-up) and peak
-memory (rise of the process's peak RSS over the call), each peer measured in the same run, and speed-ups relative to
-PyG's default ``MessagePassing.propagate``. Also prints the bytes moved per second by graphgen's ``sum`` kernel next to
+Prints, for each graph and op, forward and forward+backward time (best and median of ``--reps`` rounds after a
+warm-up; the peers of one op run interleaved round-robin, so load from other jobs hits them alike) and peak memory
+(rise of the process's peak RSS over the call), each peer measured in the same run, and speed-ups relative to
+PyG's default ``MessagePassing.propagate`` (from the best times; the goal summary also gives the median ratio).
+torch and numba use the same number of threads (``--threads``, default 2), set before anything runs. Also prints the bytes moved per second by graphgen's ``sum`` kernel next to
 this machine's copy bandwidth measured in the same run.
 
 Graphs: N=200k / E=2M uniform random, N=200k / E=2M power-law in- and out-degree, and a batch of 512 ZINC molecules
 (from ``$GRAPHGEN_DATA/molecules/zinc12k_benchmarking_gnns.csv.gz``); node/edge features are random, F=64
 (attention: 4 heads x 16).
 
-    nice -n 10 python benchmarks/ops.py                    # full table (~10-20 min on 2 busy cores)
+    nice -n 5 python benchmarks/ops.py                     # full table (~10-20 min on 2 busy cores)
     python benchmarks/ops.py --graphs zinc --reps 5        # quick
 
 Ratios from one run are meaningful on a shared machine; absolute times are not (other jobs take cores).
@@ -22,12 +24,32 @@ import gc
 import gzip
 import math
 import os
+import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Callable
 
-import torch
+# torch's libgomp reads OMP_WAIT_POLICY once, when it loads. With the default (active spinning) and more torch threads
+# than free cores, which is the normal state of this shared machine, every parallel torch op pays for threads spinning
+# at barriers while their partner waits for a core: PyG's propagate on the ZINC batch took 90 ms with 2 active threads
+# and 12 ms with 2 passive ones (10 ms on 1 thread). Measuring the peers in that state would flatter graphgen (numba's
+# workqueue pool does not spin), so the default is passive; --omp-wait active (re-executes) shows the other case.
+# workqueue pool does not spin), so the default is passive; --omp-wait active shows the other case (an
+# OMP_WAIT_POLICY already in the environment wins over both).
+def _omp_wait_from_argv(argv: list[str]) -> str:
+    for pos, arg in enumerate(argv):
+        if arg.startswith("--omp-wait="):
+            return arg.split("=", 1)[1]
+        if arg == "--omp-wait" and pos + 1 < len(argv):
+            return argv[pos + 1]
+    return "passive"
+
+
+os.environ.setdefault("OMP_WAIT_POLICY", _omp_wait_from_argv(sys.argv).upper())
+
+import torch  # noqa: E402
 from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import softmax as pyg_softmax
@@ -171,11 +193,12 @@ class Task:
         self.times.append(time.perf_counter() - start)
 
 
-def measure(tasks: list[Task], reps: int) -> None:
+def measure(tasks: list[Task], reps: int, warmup: int = 1) -> None:
     """Warm every task up, then time them round-robin ``reps`` times, so that load from other jobs on the machine
-    hits every peer alike; each task keeps its best time."""
-    for task in tasks:
-        task.run()                                                  # numba cache load, PyG inspection, allocator
+    hits every peer alike; each task keeps all its times (reported: best and median)."""
+    for _ in range(warmup):
+        for task in tasks:
+            task.run()                                              # numba cache load, PyG inspection, allocator
     for _ in range(reps):
         for task in tasks:
             task.timed()
@@ -197,6 +220,15 @@ def peers_for(op: str, edge_index: Tensor, graph: CSRGraph) -> dict[str, Callabl
     """peer name -> callable, or a string saying why it is not measured."""
     n = graph.num_dst_nodes
     missing = "torch_scatter not installed (pip install --no-build-isolation torch-scatter)"
+    if op == "max":
+        pyg = CopyConv(aggr="max")
+        return {
+            "PyG propagate": lambda x: pyg(x, edge_index),
+            "torch_scatter": (lambda x: torch_scatter.segment_csr(x[graph.col], graph.indptr, reduce="max"))
+            if torch_scatter else missing,
+            "torch.sparse CSR": "no max reduction",
+            "graphgen cpu": lambda x: ops.gather_scatter(x, graph, reduce="max", backend="cpu"),
+        }
     if op in ("sum", "mean"):
         pyg = CopyConv(aggr=op)
         values = torch.ones(graph.num_edges) if op == "sum" else \
@@ -234,7 +266,7 @@ def peers_for(op: str, edge_index: Tensor, graph: CSRGraph) -> dict[str, Callabl
 
 
 def inputs_for(op: str, num_nodes: int, num_edges: int, gen: torch.Generator) -> list[Tensor]:
-    if op in ("sum", "mean"):
+    if op in ("sum", "mean", "max"):
         return [torch.randn(num_nodes, F, generator=gen)]
     if op == "add_relu":
         return [torch.randn(num_nodes, F, generator=gen), torch.randn(num_edges, F, generator=gen)]
@@ -242,26 +274,35 @@ def inputs_for(op: str, num_nodes: int, num_edges: int, gen: torch.Generator) ->
         [torch.randn(num_edges, HEADS, generator=gen)]
 
 
-GOALS = {"sum": (8.0, 4.0), "mean": (8.0, 4.0), "add_relu": (3.0, 3.0), "attention": (3.0, 3.0)}
+GOALS = {"sum": (8.0, 4.0), "mean": (8.0, 4.0), "max": (None, None), "add_relu": (3.0, 3.0),
+         "attention": (3.0, 3.0)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graphs", default="uniform,powerlaw,zinc")
-    parser.add_argument("--ops", default="sum,mean,add_relu,attention")
+    parser.add_argument("--ops", default="sum,mean,max,add_relu,attention")
     parser.add_argument("--nodes", type=int, default=200_000)
     parser.add_argument("--edges", type=int, default=2_000_000)
     parser.add_argument("--zinc-graphs", type=int, default=512)
     parser.add_argument("--reps", type=int, default=3, help="timed rounds on the large graphs")
     parser.add_argument("--zinc-reps", type=int, default=30, help="timed rounds on the ZINC batch")
+    parser.add_argument("--threads", type=int, default=2, help="threads for torch AND numba (same budget)")
+    parser.add_argument("--omp-wait", choices=("passive", "active"), default="passive",
+                        help="OMP_WAIT_POLICY of torch's OpenMP threads (read when torch loads; see the top of the file)")
     args = parser.parse_args()
+    # graphgen.ops._cpu picks numba's threading layer on import; it must be imported before numba starts its pool
+    from graphgen.ops import _cpu  # noqa: F401
+    import numba
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     warnings.filterwarnings("ignore", message="Sparse")   # torch's beta / invariant-check notes on CSR tensors
 
     gen = torch.Generator().manual_seed(0)
-    import numba
     print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads), torch_scatter "
+          f"({numba.get_num_threads()} threads, layer {numba.threading_layer()}), torch_scatter "
           f"{getattr(torch_scatter, '__version__', 'NOT INSTALLED: peer skipped')}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: compare ratios)")
     bandwidth = copy_bandwidth_gbs()
     print(f"memory copy bandwidth (torch copy_, 512 MB, read+write): {bandwidth:.1f} GB/s")
@@ -285,8 +326,8 @@ def main() -> None:
               f"CSRGraph build {build_ms:.0f} ms (once per graph; shared by every layer and by torch.sparse)")
         print(f"  an E x F float32 message buffer would take {num_edges * F * 4 / 2**20:.0f} MB; "
               f"N x F output {num_nodes * F * 4 / 2**20:.0f} MB")
-        header = f"  {'op':<10} {'peer':<17} {'fwd ms':>9} {'fwd+bwd ms':>11} {'fwd MB':>8} {'f+b MB':>8} " \
-                 f"{'fwd x':>7} {'f+b x':>7}"
+        header = f"  {'op':<10} {'peer':<17} {'fwd ms':>8} {'(med)':>8} {'f+b ms':>8} {'(med)':>8} {'fwd MB':>7} " \
+                 f"{'f+b MB':>7} {'fwd x':>6} {'f+b x':>6}"
         print(header)
         print("  " + "-" * (len(header) - 2))
         for op in args.ops.split(","):
@@ -302,11 +343,12 @@ def main() -> None:
                     args.zinc_reps if graph_name == "zinc" else args.reps)
             for peer, (fwd, both) in tasks.items():
                 fwd_ms, both_ms = min(fwd.times) * 1e3, min(both.times) * 1e3
+                fwd_med, both_med = statistics.median(fwd.times) * 1e3, statistics.median(both.times) * 1e3
                 fwd_mb, both_mb = _peak_rss_mb(fwd.run), _peak_rss_mb(both.run)
-                results[peer] = (fwd_ms, both_ms)
-                base = results.get("PyG propagate", (float("nan"),) * 2)
-                print(f"  {op:<10} {peer:<17} {fwd_ms:9.1f} {both_ms:11.1f} {fwd_mb:8.0f} {both_mb:8.0f} "
-                      f"{base[0] / fwd_ms:7.1f} {base[1] / both_ms:7.1f}", flush=True)
+                results[peer] = (fwd_ms, both_ms, fwd_med, both_med, fwd_mb, both_mb)
+                base = results.get("PyG propagate", (float("nan"),) * 6)
+                print(f"  {op:<10} {peer:<17} {fwd_ms:8.1f} {fwd_med:8.1f} {both_ms:8.1f} {both_med:8.1f} "
+                      f"{fwd_mb:7.0f} {both_mb:7.0f} {base[0] / fwd_ms:6.1f} {base[1] / both_ms:6.1f}", flush=True)
                 if op == "sum" and peer == "graphgen cpu":
                     # reads: gathered rows E*F*4 + col E*8 + indptr (N+1)*8; writes: zero-fill + result 2*N*F*4
                     moved = num_edges * (F * 4 + 8) + (num_nodes + 1) * 8 + 2 * num_nodes * F * 4
@@ -317,17 +359,21 @@ def main() -> None:
                           f"{100 * rate / bandwidth:.0f}% {where}")
             del tasks
             if "graphgen cpu" in results and "PyG propagate" in results:
-                fwd_x = results["PyG propagate"][0] / results["graphgen cpu"][0]
-                both_x = results["PyG propagate"][1] / results["graphgen cpu"][1]
-                summary.append((graph_name, op, fwd_x, both_x, GOALS[op]))
+                pyg, ours = results["PyG propagate"], results["graphgen cpu"]
+                summary.append((graph_name, op, pyg[0] / ours[0], pyg[1] / ours[1], pyg[2] / ours[2],
+                                pyg[3] / ours[3], GOALS[op]))
         del graph, edge_index
 
-    print("\nGoals (graphgen cpu vs PyG default propagate, same run):")
-    for graph_name, op, fwd_x, both_x, (goal_fwd, goal_both) in summary:
-        ok = "met" if fwd_x >= goal_fwd and both_x >= goal_both else "MISSED"
-        print(f"  {graph_name:<9} {op:<10} fwd {fwd_x:5.1f}x (goal {goal_fwd:.0f}x)  fwd+bwd {both_x:5.1f}x "
-              f"(goal {goal_both:.0f}x)  {ok}")
-
+    print("\nGoals (graphgen cpu vs PyG default propagate, same run; ratio of best times, [ratio of medians]):")
+    for graph_name, op, fwd_x, both_x, fwd_med_x, both_med_x, (goal_fwd, goal_both) in summary:
+        if goal_fwd is None:
+            verdict, goals = "(no goal)", ("-", "-")
+        else:
+            verdict = "met" if fwd_x >= goal_fwd and both_x >= goal_both else "MISSED"
+            goals = (f"{goal_fwd:.0f}x", f"{goal_both:.0f}x")
+        print(f"  {graph_name:<9} {op:<10} fwd {fwd_x:5.1f}x [{fwd_med_x:5.1f}x] (goal {goals[0]:>2})  "
+              f"fwd+bwd {both_x:5.1f}x [{both_med_x:5.1f}x] (goal {goals[1]:>2})  {verdict}")
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,9 @@ A kernel module provides (node tensors ``[N, H, D]``, edge tensors in the origin
 - ``sddmm(indptr, col, perm, g, x) -> gw [E, H]``: ``gw[e] = <g_i, x_j>`` per head (gradient of the edge weights).
 - ``softmax_fwd(indptr, perm, s) -> p`` and ``softmax_bwd(indptr, perm, p, g) -> gs`` over ``[E, H]``.
 - ``attn_fwd(indptr, col, perm, q, k, v, b, scale) -> (out, saved)`` and
-  ``attn_bwd(graph arrays..., q, k, v, b, scale, out, saved, dout) -> (dq, dk, dv, db [E, H])``; ``saved`` is what
-  the backend keeps for its backward (numba: the weights ``[E, H]``; Triton: the row log-sum-exp ``[N_dst, H]``).
+  ``attn_bwd(graph, q, k, v, b, scale, out, saved, dout, need_b) -> (dq, dk, dv, db [E, H] or None)``; ``saved`` is
+  what the backend keeps for its backward (numba: the weights ``[E, H]`` in destination-sorted order; Triton: the row
+  log-sum-exp ``[N_dst, H]``).
 
 The backward of ``x -> out`` is a forward ``spmm`` over the transposed CSR (``t_indptr, t_col, t_perm``): the
 gradient of every source row is reduced while it is read, so no E x F buffer appears there either (except the
@@ -136,10 +137,10 @@ class EdgeAttention(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         q, k, v, b, out, saved = ctx.saved_tensors
-        gr = ctx.graph
-        dq, dk, dv, db = ctx.kernels.attn_bwd(gr.indptr, gr.col, gr.perm, gr.t_indptr, gr.t_col, gr.t_perm,
-                                              q, k, v, b, ctx.scale, out, saved, grad_out.contiguous())
-        return None, None, dq, dk, dv, (db if ctx.needs_input_grad[5] else None), None
+        need_b = ctx.needs_input_grad[5]
+        dq, dk, dv, db = ctx.kernels.attn_bwd(ctx.graph, q, k, v, b, ctx.scale, out, saved, grad_out.contiguous(),
+                                              need_b)
+        return None, None, dq, dk, dv, (db if need_b else None), None
 
 
 # ---- the backend entry points, shared by _cpu and _triton ---------------------------------------------------------

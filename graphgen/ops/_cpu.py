@@ -16,7 +16,10 @@ import types
 import numba
 import numpy as np
 import torch
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils, types as nb_types
+from numba.extending import intrinsic
 from torch import Tensor
 
 from . import _autograd
@@ -39,13 +42,13 @@ class _kernel:
     """A numba kernel compiled twice, lazily and cached on disk: ``parallel=True`` (``prange`` over rows) for large
     inputs and serial (``prange`` acts as ``range``) for small ones. Call as ``kernel(work, *args)``."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, fastmath=False):
         self.__name__ = fn.__name__
-        self.parallel = njit(parallel=True, cache=True, nogil=True)(fn)
+        self.parallel = njit(parallel=True, cache=True, nogil=True, fastmath=fastmath)(fn)
         serial_fn = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
                                        fn.__closure__)
         serial_fn.__qualname__ = fn.__qualname__ + "_serial"   # its own on-disk cache entry
-        self.serial = njit(cache=True, nogil=True)(serial_fn)
+        self.serial = njit(cache=True, nogil=True, fastmath=fastmath)(serial_fn)
 
     def __call__(self, work: int, *args) -> None:
         # torch's thread budget (torch.set_num_threads, OMP_NUM_THREADS) is graphgen's too: one thread = serial
@@ -55,14 +58,64 @@ class _kernel:
             self.serial(*args)
 
 
+# ---------------------------------------------------------------------------------------------- software prefetch
+# The kernels are bound by random row reads (x_j of a destination's in-neighbours, q_i / dout_i of a source's
+# out-neighbours). The edge list says which rows come next, so each loop asks the CPU to start loading the row
+# PREFETCH edges ahead while it works on the current one. A prefetch never faults and never changes a result.
+PREFETCH = 8
+
+
+@intrinsic
+def _prefetch(typingctx, arr, row, byte_offset):
+    """``llvm.prefetch`` (read, keep in all cache levels) of the byte ``byte_offset`` of row ``row`` of ``arr``."""
+    def codegen(context, builder, signature, args):
+        ary_t, row_t, off_t = signature.args
+        ary = context.make_array(ary_t)(context, builder, args[0])
+        stride0 = cgutils.unpack_tuple(builder, ary.strides)[0]
+        row = context.cast(builder, args[1], row_t, nb_types.intp)
+        off = context.cast(builder, args[2], off_t, nb_types.intp)
+        i8p = ir.IntType(8).as_pointer()
+        base = builder.bitcast(ary.data, i8p)
+        ptr = builder.gep(base, [builder.add(builder.mul(row, stride0), off)])
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return nb_types.void(arr, row, byte_offset), codegen
+
+
+@njit(inline="always", cache=True, nogil=True)
+def _prefetch_row(arr, row):  # pragma: no cover - compiled
+    for off in range(0, arr.strides[0], 64):                # every cache line of the row
+        _prefetch(arr, row, off)
+
+
+# Dot products over a head (<q_i, k_j>, <dout_i, v_j>) only vectorise if LLVM may reassociate the sum; these flags
+# allow that (and fused multiply-add) but keep IEEE infinities, NaNs and exact exp/log: results move by rounding only.
+_DOT_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def _dot_kernel(fn):
+    return _kernel(fn, fastmath=_DOT_FASTMATH)
+
+
 # --------------------------------------------------------------------------------------------------- numba kernels
 @_kernel
 def _spmm_sum(indptr, col, perm, x, w, e, msg, mean, out):  # pragma: no cover - compiled
     n_rows = indptr.shape[0] - 1
+    n_edges = col.shape[0]
     heads, dim = x.shape[1], x.shape[2]
     for i in prange(n_rows):
         start, end = indptr[i], indptr[i + 1]
+        for h in range(heads):                               # out comes uninitialised (no separate zero-fill pass)
+            for d in range(dim):
+                out[i, h, d] = 0.0
         for k in range(start, end):
+            if k + PREFETCH < n_edges:
+                _prefetch_row(x, col[k + PREFETCH])
+                if msg == 2:
+                    _prefetch_row(e, perm[k + PREFETCH])
             j = col[k]
             if msg == 0:                                     # copy: x_j
                 for h in range(heads):
@@ -91,10 +144,19 @@ def _spmm_sum(indptr, col, perm, x, w, e, msg, mean, out):  # pragma: no cover -
 @_kernel
 def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no cover - compiled
     n_rows = indptr.shape[0] - 1
+    n_edges = col.shape[0]
     heads, dim = x.shape[1], x.shape[2]
     for i in prange(n_rows):
         start, end = indptr[i], indptr[i + 1]
+        if end == start:                                     # out comes uninitialised; an empty row gives 0
+            for h in range(heads):
+                for d in range(dim):
+                    out[i, h, d] = 0.0
         for k in range(start, end):
+            if k + PREFETCH < n_edges:
+                _prefetch_row(x, col[k + PREFETCH])
+                if msg == 2:
+                    _prefetch_row(e, perm[k + PREFETCH])
             j = col[k]
             eid = perm[k]
             for h in range(heads):
@@ -116,9 +178,16 @@ def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no
 @_kernel
 def _add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e, gx, ge):  # pragma: no cover - compiled
     n_src = t_indptr.shape[0] - 1
+    n_edges = t_col.shape[0]
     heads, dim = x.shape[1], x.shape[2]
     for j in prange(n_src):
+        for h in range(heads):
+            for d in range(dim):
+                gx[j, h, d] = 0.0
         for k in range(t_indptr[j], t_indptr[j + 1]):
+            if k + PREFETCH < n_edges:
+                _prefetch_row(g, t_col[k + PREFETCH])
+                _prefetch_row(e, t_perm[k + PREFETCH])
             i = t_col[k]
             eid = t_perm[k]
             for h in range(heads):
@@ -132,7 +201,7 @@ def _add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e, gx, ge):  # pragma: 
                         ge[eid, h, d] = 0.0
 
 
-@_kernel
+@_dot_kernel
 def _sddmm(indptr, col, perm, g, x, gw):  # pragma: no cover - compiled
     n_rows = indptr.shape[0] - 1
     heads, dim = x.shape[1], x.shape[2]
@@ -181,78 +250,125 @@ def _softmax_bwd(indptr, perm, p, g, gs):  # pragma: no cover - compiled
                 gs[eid, h] = p[eid, h] * (g[eid, h] - dot)
 
 
-@_kernel
-def _attn_fwd(indptr, col, perm, q, kk, v, b, has_bias, scale, out, p_e):  # pragma: no cover - compiled
-    # per (destination row, head): online softmax over the row's edges (running max m, running denominator,
-    # out rescaled when m grows), then the normalised weights p_ij into p_e (E x H, kept for the backward pass).
+@_dot_kernel
+def _attn_fwd(indptr, col, perm, q, kk, v, b, has_bias, scale, zero, one, out, p):  # pragma: no cover - compiled
+    # per (destination row, head), two passes over the row's edges: scores s_ij = scale <q_i, k_j> + b_ij into p
+    # (destination-sorted [E, H], written in order) and their max m; then e_ij = exp(s_ij - m) into p, its sum and
+    # out_i += e_ij v_j; finally both are divided by the sum. p (the attention weights) is kept for the backward pass.
+    # ``zero``, ``one``, ``scale`` have the tensors' dtype, so float32 inputs are computed in float32 throughout.
     n_rows = indptr.shape[0] - 1
+    n_edges = col.shape[0]
     heads, dim = q.shape[1], q.shape[2]
     for i in prange(n_rows):
         start, end = indptr[i], indptr[i + 1]
         for h in range(heads):
-            m = -np.inf
-            total = 0.0
+            for d in range(dim):
+                out[i, h, d] = zero
+        if end == start:
+            continue
+        for h in range(heads):
+            m = zero
             for k in range(start, end):
+                if h == 0 and k + PREFETCH < n_edges:
+                    _prefetch_row(kk, col[k + PREFETCH])
+                    if has_bias:
+                        _prefetch_row(b, perm[k + PREFETCH])
                 j = col[k]
-                s = 0.0
+                s = zero
                 for d in range(dim):
                     s += q[i, h, d] * kk[j, h, d]
                 s *= scale
                 if has_bias:
                     s += b[perm[k], h]
-                p_e[perm[k], h] = s
-                if s > m:
-                    corr = math.exp(m - s)
-                    total *= corr
-                    for d in range(dim):
-                        out[i, h, d] *= corr
+                p[k, h] = s
+                if k == start or s > m:
                     m = s
-                pk = math.exp(s - m)
-                total += pk
+            total = zero
+            for k in range(start, end):
+                if h == 0 and k + PREFETCH < n_edges:
+                    _prefetch_row(v, col[k + PREFETCH])
+                j = col[k]
+                ek = math.exp(p[k, h] - m)
+                p[k, h] = ek
+                total += ek
                 for d in range(dim):
-                    out[i, h, d] += pk * v[j, h, d]
-            if total > 0:
-                inv = 1.0 / total
-                for d in range(dim):
-                    out[i, h, d] *= inv
-                for k in range(start, end):
-                    p_e[perm[k], h] = math.exp(p_e[perm[k], h] - m) * inv
+                    out[i, h, d] += ek * v[j, h, d]
+            inv = one / total
+            for d in range(dim):
+                out[i, h, d] *= inv
+            for k in range(start, end):
+                p[k, h] *= inv
 
 
-@_kernel
-def _attn_bwd_dst(indptr, col, perm, kk, v, p_e, delta, scale, dout, dq, ds_e):  # pragma: no cover
-    # ds_ij = p_ij (<dout_i, v_j> - delta_i) with delta_i = <dout_i, out_i>;  dq_i = scale sum_j ds_ij k_j
+@_dot_kernel
+def _attn_delta(dout, out, zero, delta):  # pragma: no cover - compiled
+    # delta_i = <dout_i, out_i> per head (= sum_j p_ij <dout_i, v_j>)
+    for i in prange(out.shape[0]):
+        for h in range(out.shape[1]):
+            acc = zero
+            for d in range(out.shape[2]):
+                acc += dout[i, h, d] * out[i, h, d]
+            delta[i, h] = acc
+
+
+@_dot_kernel
+def _attn_bwd_src(t_indptr, t_col, t_perm, t_pos, q, v, dout, p, delta, scale, zero, dk, dv,
+                  ds):  # pragma: no cover - compiled
+    # one pass over the outgoing edges of every source j (rows of dk, dv stay with one thread):
+    # ds_ij = p_ij (<dout_i, v_j> - delta_i), dv_j += p_ij dout_i, dk_j += scale ds_ij q_i.
+    # p is destination-sorted [E, H] (t_pos maps to it); ds is written in the original edge order, so that it is also
+    # the bias gradient as it stands (scattered writes once here, instead of once more in a separate pass).
+    n_src = t_indptr.shape[0] - 1
+    heads, dim = q.shape[1], q.shape[2]
+    n_edges = t_col.shape[0]
+    for j in prange(n_src):
+        for h in range(heads):
+            for d in range(dim):
+                dk[j, h, d] = zero
+                dv[j, h, d] = zero
+        for kt in range(t_indptr[j], t_indptr[j + 1]):
+            if kt + PREFETCH < n_edges:
+                ip = t_col[kt + PREFETCH]
+                _prefetch_row(q, ip)
+                _prefetch_row(dout, ip)
+                _prefetch_row(p, t_pos[kt + PREFETCH])
+                _prefetch_row(ds, t_perm[kt + PREFETCH])
+            i = t_col[kt]
+            kc = t_pos[kt]
+            eid = t_perm[kt]
+            for h in range(heads):
+                pk = p[kc, h]
+                dp = zero
+                for d in range(dim):
+                    dp += dout[i, h, d] * v[j, h, d]
+                dsk = pk * (dp - delta[i, h])
+                ds[eid, h] = dsk
+                c = scale * dsk
+                for d in range(dim):
+                    dv[j, h, d] += pk * dout[i, h, d]
+                    dk[j, h, d] += c * q[i, h, d]
+
+
+@_dot_kernel
+def _attn_bwd_dst(indptr, col, perm, kk, ds, scale, dq):  # pragma: no cover - compiled
+    # dq_i = scale sum_j ds_ij k_j  (ds in the original edge order)
     n_rows = indptr.shape[0] - 1
     heads, dim = kk.shape[1], kk.shape[2]
+    n_edges = col.shape[0]
     for i in prange(n_rows):
+        for h in range(heads):
+            for d in range(dim):
+                dq[i, h, d] = 0.0
         for k in range(indptr[i], indptr[i + 1]):
+            if k + PREFETCH < n_edges:
+                _prefetch_row(kk, col[k + PREFETCH])
+                _prefetch_row(ds, perm[k + PREFETCH])
             j = col[k]
             eid = perm[k]
             for h in range(heads):
-                dp = 0.0
-                for d in range(dim):
-                    dp += dout[i, h, d] * v[j, h, d]
-                ds = p_e[eid, h] * (dp - delta[i, h])
-                ds_e[eid, h] = ds
-                c = scale * ds
+                c = scale * ds[eid, h]
                 for d in range(dim):
                     dq[i, h, d] += c * kk[j, h, d]
-
-
-@_kernel
-def _attn_bwd_src(t_indptr, t_col, t_perm, q, dout, p_e, ds_e, scale, dk, dv):  # pragma: no cover
-    n_src = t_indptr.shape[0] - 1
-    heads, dim = q.shape[1], q.shape[2]
-    for j in prange(n_src):
-        for k in range(t_indptr[j], t_indptr[j + 1]):
-            i = t_col[k]
-            eid = t_perm[k]
-            for h in range(heads):
-                c_k = scale * ds_e[eid, h]
-                c_v = p_e[eid, h]
-                for d in range(dim):
-                    dk[j, h, d] += c_k * q[i, h, d]
-                    dv[j, h, d] += c_v * dout[i, h, d]
 
 
 @njit(cache=True, nogil=True)
@@ -299,7 +415,7 @@ def spmm(indptr, col, perm, x, w, e, message, reduce):
     n_rows = indptr.numel() - 1
     w_np = _np(w) if w is not None else _dummy(x, 2)
     e_np = _np(e) if e is not None else _dummy(x, 3)
-    out = torch.zeros((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)
+    out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # max/min and sum kernels fill every row
     work = (col.numel() + n_rows) * math.prod(x.shape[1:])
     if reduce in ("sum", "mean"):
         _spmm_sum(work, _np(indptr), _np(col), _np(perm), _np(x), w_np, e_np, _MESSAGE[message], reduce == "mean",
@@ -313,7 +429,7 @@ def spmm(indptr, col, perm, x, w, e, message, reduce):
 
 
 def add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e):
-    gx = torch.zeros_like(x)
+    gx = torch.empty_like(x)                                                # the kernel zeroes each row
     ge = torch.empty_like(e) if need_e else None
     work = (t_col.numel() + x.size(0)) * math.prod(x.shape[1:])
     _add_relu_bwd(work, _np(t_indptr), _np(t_col), _np(t_perm), _np(x), _np(e), _np(g), need_e, gx.numpy(),
@@ -322,7 +438,7 @@ def add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e):
 
 
 def sddmm(indptr, col, perm, g, x):
-    gw = torch.zeros((perm.numel(), x.size(1)), dtype=x.dtype)
+    gw = torch.empty((perm.numel(), x.size(1)), dtype=x.dtype)              # every edge is in one row
     work = col.numel() * math.prod(x.shape[1:])
     _sddmm(work, _np(indptr), _np(col), _np(perm), _np(g), _np(x), gw.numpy())
     return gw
@@ -343,30 +459,38 @@ def softmax_bwd(indptr, perm, p, g):
     return gs
 
 
+def _scalar(value: float, like: Tensor):
+    """``value`` as a numpy scalar of ``like``'s dtype (keeps float32 kernels in float32)."""
+    return np.dtype(str(like.dtype).replace("torch.", "")).type(value)
+
+
 def attn_fwd(indptr, col, perm, q, k, v, b, scale):
-    """``(out [N, H, D], p [E, H])``: the attention weights are what the backward pass needs."""
+    """``(out [N, H, D], p [E, H])``: the attention weights, destination-sorted, are what the backward pass needs."""
     _check(q)
     heads = q.size(1)
-    out = torch.zeros_like(q)
-    p_e = torch.empty((perm.numel(), heads), dtype=q.dtype)
+    out = torch.empty_like(q)                                               # the kernel zeroes each row
+    p = torch.empty((perm.numel(), heads), dtype=q.dtype)
     work = 2 * col.numel() * math.prod(q.shape[1:])
     _attn_fwd(work, _np(indptr), _np(col), _np(perm), _np(q), _np(k), _np(v),
-              _np(b) if b is not None else _dummy(q, 2), b is not None, scale, out.numpy(), p_e.numpy())
-    return out, p_e
+              _np(b) if b is not None else _dummy(q, 2), b is not None, _scalar(scale, q), _scalar(0, q),
+              _scalar(1, q), out.numpy(), p.numpy())
+    return out, p
 
 
-def attn_bwd(indptr, col, perm, t_indptr, t_col, t_perm, q, k, v, b, scale, out, p_e, dout):
+def attn_bwd(graph, q, k, v, b, scale, out, p, dout, need_b=True):
     heads = q.size(1)
+    n_edges = graph.num_edges
     dout = dout.to(q.dtype).contiguous()
-    dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
-    ds_e = torch.empty((perm.numel(), heads), dtype=q.dtype)
-    delta = (dout * out).sum(-1)                                            # [N_dst, H]
-    work = 2 * col.numel() * math.prod(q.shape[1:])
-    _attn_bwd_dst(work, _np(indptr), _np(col), _np(perm), _np(k), _np(v), _np(p_e), _np(delta), scale,
-                  _np(dout), dq.numpy(), ds_e.numpy())
-    _attn_bwd_src(work, _np(t_indptr), _np(t_col), _np(t_perm), _np(q), _np(dout), _np(p_e), ds_e.numpy(), scale,
-                  dk.numpy(), dv.numpy())
-    return dq, dk, dv, ds_e
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)  # the kernels zero each row
+    ds = torch.empty((n_edges, heads), dtype=q.dtype)          # original edge order: it is the bias gradient
+    delta = torch.empty((q.size(0), heads), dtype=q.dtype)
+    sc, zero = _scalar(scale, q), _scalar(0, q)
+    _attn_delta(out.numel(), _np(dout), _np(out), zero, delta.numpy())
+    work = 2 * n_edges * math.prod(q.shape[1:])
+    _attn_bwd_src(work, _np(graph.t_indptr), _np(graph.t_col), _np(graph.t_perm), _np(graph.t_pos), _np(q), _np(v),
+                  dout.numpy(), _np(p), delta.numpy(), sc, zero, dk.numpy(), dv.numpy(), ds.numpy())
+    _attn_bwd_dst(work, _np(graph.indptr), _np(graph.col), _np(graph.perm), _np(k), ds.numpy(), sc, dq.numpy())
+    return dq, dk, dv, (ds if need_b else None)
 
 
 # ------------------------------------------------------------------------------------------- backend entry points

@@ -369,7 +369,9 @@ def attn_fwd(indptr, col, perm, q, k, v, b, scale):
     return out, lse
 
 
-def attn_bwd(indptr, col, perm, t_indptr, t_col, t_perm, q, k, v, b, scale, out, lse, dout):
+def attn_bwd(graph, q, k, v, b, scale, out, lse, dout, need_b=True):
+    indptr, col, perm, t_indptr, t_col, t_perm = (graph.indptr, graph.col, graph.perm, graph.t_indptr, graph.t_col,
+                                                  graph.t_perm)
     n_rows, heads, dim = q.shape
     n_src = k.size(0)
     dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)

@@ -33,6 +33,8 @@ class CSRGraph:
         t_indptr: ``[N_src + 1]`` outgoing edges of ``j`` are transposed positions ``t_indptr[j]:t_indptr[j+1]``.
         t_col: ``[E]`` destination node ``i`` of each transposed position.
         t_perm: ``[E]`` original edge id of each transposed position.
+        t_pos: ``[E]`` destination-sorted position of the edge at each transposed position (``perm[t_pos] ==
+            t_perm``), so a pass over the transposed CSR can read and write per-edge values kept in destination order.
         in_degree: ``[N_dst]`` number of incoming edges (multi-edges and self loops counted).
 
     Build with :meth:`from_edge_index`, which caches the view on the ``edge_index`` tensor object, so calling it in every
@@ -49,6 +51,7 @@ class CSRGraph:
     t_indptr: Tensor
     t_col: Tensor
     t_perm: Tensor
+    t_pos: Tensor
     in_degree: Tensor
 
     @property
@@ -141,6 +144,9 @@ def _build(edge_index: Tensor, num_src: int, num_dst: int) -> CSRGraph:
     in_degree = indptr[1:] - indptr[:-1]
     t_indptr, t_perm = _sort_by(src, num_src)
     t_col = dst[t_perm]
+    pos = torch.empty_like(perm)                                  # original edge id -> destination-sorted position
+    pos[perm] = torch.arange(perm.numel(), device=perm.device)
+    t_pos = pos[t_perm]
     return CSRGraph(edge_index=edge_index, num_src_nodes=num_src, num_dst_nodes=num_dst, indptr=indptr,
                     col=col.contiguous(), row=row.contiguous(), perm=perm, t_indptr=t_indptr,
-                    t_col=t_col.contiguous(), t_perm=t_perm, in_degree=in_degree)
+                    t_col=t_col.contiguous(), t_perm=t_perm, t_pos=t_pos.contiguous(), in_degree=in_degree)
