@@ -224,15 +224,23 @@ def gdss_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
                            connected=smiles is not None and len(Chem.GetMolFrags(fixed)) == 1)
 
 
-def digress_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
-    """DiGress: full sanitization decides validity; the largest fragment is kept."""
+def _sanitized(item: Any, vocab: Any = None) -> Chem.Mol | None:
+    """The fully sanitized molecule of ``item``, or ``None`` when it is empty or RDKit rejects it."""
     mol = to_raw_mol(item, vocab)
     if mol is None or mol.GetNumAtoms() == 0:
-        return MoleculeOutcome(False, None)
+        return None
     mol = mol.GetMol()
     with rdBase.BlockLogs():
         if Chem.SanitizeMol(mol, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-            return MoleculeOutcome(False, None)
+            return None
+    return mol
+
+
+def digress_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
+    """DiGress: full sanitization decides validity; the largest fragment is kept."""
+    mol = _sanitized(item, vocab)
+    if mol is None:
+        return MoleculeOutcome(False, None)
     smiles = largest_fragment_smiles(mol)
     return MoleculeOutcome(valid=smiles is not None, smiles=smiles,
                            connected=smiles is not None and len(Chem.GetMolFrags(mol)) == 1)
@@ -240,13 +248,10 @@ def digress_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
 
 def moses_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
     """MOSES: valid if RDKit builds and sanitizes the whole molecule (all fragments kept)."""
-    mol = to_raw_mol(item, vocab)
-    if mol is None or mol.GetNumAtoms() == 0:
+    mol = _sanitized(item, vocab)
+    if mol is None:
         return MoleculeOutcome(False, None)
-    mol = mol.GetMol()
     with rdBase.BlockLogs():
-        if Chem.SanitizeMol(mol, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-            return MoleculeOutcome(False, None)
         smiles = canonicalize_smiles(canonical(mol))
     return MoleculeOutcome(valid=smiles is not None, smiles=smiles,
                            connected=smiles is not None and "." not in smiles)
