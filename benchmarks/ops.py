@@ -35,7 +35,6 @@ from typing import Callable
 # than free cores, which is the normal state of this shared machine, every parallel torch op pays for threads spinning
 # at barriers while their partner waits for a core: PyG's propagate on the ZINC batch took 90 ms with 2 active threads
 # and 12 ms with 2 passive ones (10 ms on 1 thread). Measuring the peers in that state would flatter graphgen (numba's
-# workqueue pool does not spin), so the default is passive; --omp-wait active (re-executes) shows the other case.
 # workqueue pool does not spin), so the default is passive; --omp-wait active shows the other case (an
 # OMP_WAIT_POLICY already in the environment wins over both).
 def _omp_wait_from_argv(argv: list[str]) -> str:
