@@ -25,7 +25,12 @@ def generator_class(kind: str):
 
 
 def load_generator(path: str | Path):
-    """Load any saved generator from a folder holding ``config.json`` (with a ``"generator"`` key) and weights."""
+    """Load any saved generator from a folder holding ``config.json`` (with a ``"generator"`` key) and weights, or a
+    bundled model by name (``graphgen.hub.MODELS``, e.g. ``"qm9"``) when no such folder exists."""
+    from graphgen import hub
+
+    if not Path(path).is_dir() and str(path) in hub.MODELS:
+        path = hub.resolve(str(path))
     path = Path(path)
     cfg_file = path / "config.json"
     if not cfg_file.exists():

@@ -38,3 +38,14 @@ def test_qm9_loads_by_name_and_samples_molecule_graphs():
         assert 1 <= g.num_nodes <= 9
         assert g.x.min() >= 0 and g.x.max() < vocab.num_atom_types
         assert g.edge_attr.numel() == g.edge_index.size(1)
+
+
+def test_bundled_gdss_community_small_samples_graphs_in_its_size_range():
+    model = hub.load("community_small-gdss")
+    assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == "community_small"
+    graphs = model.sample(3, generator=torch.Generator().manual_seed(0), num_steps=5)  # few steps: layout only
+    for g in graphs:
+        assert 1 <= g.num_nodes <= model.config.max_nodes
+        if g.edge_index.numel():
+            assert g.edge_index.max() < g.num_nodes
+            assert (g.edge_index[0] != g.edge_index[1]).all()  # no self loops
