@@ -32,6 +32,8 @@ MODELS: dict[str, BundledModel] = {
     "qm9": BundledModel("qm9", "qm9", "PARD generator trained on QM9 (GDSS split, kekulized, no H); see its model card"),
     "community_small-gdss": BundledModel("community_small_gdss", "community_small",
                                          "GDSS score-SDE generator trained on community_small; see its model card"),
+    "ego_small-gdss": BundledModel("ego_small_gdss", "ego_small",
+                                   "GDSS score-SDE generator trained on ego_small; see its model card"),
 }
 
 

@@ -40,9 +40,10 @@ def test_qm9_loads_by_name_and_samples_molecule_graphs():
         assert g.edge_attr.numel() == g.edge_index.size(1)
 
 
-def test_bundled_gdss_community_small_samples_graphs_in_its_size_range():
-    model = hub.load("community_small-gdss")
-    assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == "community_small"
+@pytest.mark.parametrize("name,dataset", [("community_small-gdss", "community_small"), ("ego_small-gdss", "ego_small")])
+def test_bundled_gdss_models_sample_graphs_in_their_size_range(name, dataset):
+    model = hub.load(name)
+    assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == dataset
     graphs = model.sample(3, generator=torch.Generator().manual_seed(0), num_steps=5)  # few steps: layout only
     for g in graphs:
         assert 1 <= g.num_nodes <= model.config.max_nodes
