@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     n = len(graphs)
     rows: list[tuple[str, str]] = [("samples", str(n)), ("seconds", f"{seconds:.1f}"),
-                                   ("graphs / second", f"{n / seconds:.1f}"),
+                                   ("graphs / second", f"{n / seconds:.3g}"),
                                    ("network evaluations / graph", f"{evaluations / n:.1f}")]
 
     if vocab_name is None:
