@@ -22,6 +22,13 @@ from torch import Tensor, nn
 from graphgen.generate.sde.utils import adjacency_powers, mask_adj, mask_x, pair_mask
 
 
+def normalized_adjacency(adj: Tensor) -> Tensor:
+    r"""``D̂^{-1/2} (A + I) D̂^{-1/2}`` with ``D̂_ii = max(1, Σ_j (A + I)_ij)``, over the last two dims of ``adj [..., N, N]``."""
+    a_hat = adj + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
+    d = a_hat.sum(-1).clamp(min=1.0).pow(-0.5)
+    return d.unsqueeze(-1) * a_hat * d.unsqueeze(-2)
+
+
 class DenseGCNConv(nn.Module):
     r"""Dense graph convolution (Kipf & Welling) on a weighted, possibly noisy adjacency.
 
@@ -44,11 +51,7 @@ class DenseGCNConv(nn.Module):
         nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
-        n = adj.shape[-1]
-        a_hat = adj + torch.eye(n, dtype=adj.dtype, device=adj.device)
-        d = a_hat.sum(-1).clamp(min=1.0).pow(-0.5)  # [B, N]
-        a_norm = d.unsqueeze(-1) * a_hat * d.unsqueeze(-2)
-        return a_norm @ self.lin(x) + self.bias
+        return normalized_adjacency(adj) @ self.lin(x) + self.bias
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
@@ -151,20 +154,19 @@ class AttentionLayer(nn.Module):
             m.reset_parameters()
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        v, s = self._channel_attention(x, adj, mask)  # [B, C, N, out], [B, C, N, N]
-        B, C, N, _ = v.shape
-        x_out = torch.tanh(mask_x(self.mix_x(v.transpose(1, 2).reshape(B, N, -1)), mask))
-        pair = torch.cat([s, adj], dim=1).permute(0, 2, 3, 1)  # [B, N, N, 2C]
-        a = self.mix_adj(pair).permute(0, 3, 1, 2)  # [B, C_out, N, N]
-        a = a + a.transpose(-1, -2)
-        return x_out, mask_adj(a, mask)
+        return self._mix(*self._channel_attention(x, adj, mask), adj, mask)
 
     def forward_per_channel(self, x: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """The same layer written channel by channel with :class:`GraphMultiHeadAttention` (the reference that
         :meth:`forward`'s batched path is tested against)."""
         outs = [attn(x, adj[:, c], mask) for c, attn in enumerate(self.attn)]
-        x_out = torch.tanh(mask_x(self.mix_x(torch.cat([v for v, _ in outs], dim=-1)), mask))
-        pair = torch.cat([torch.stack([s for _, s in outs], dim=-1), adj.permute(0, 2, 3, 1)], dim=-1)  # [B,N,N,2C]
+        return self._mix(torch.stack([v for v, _ in outs], 1), torch.stack([s for _, s in outs], 1), adj, mask)
+
+    def _mix(self, v: Tensor, s: Tensor, adj: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Channel outputs ``V [B, C, N, out]``, ``S [B, C, N, N]`` -> ``(x' [B, N, out], adj' [B, C_out, N, N])``."""
+        B, C, N, _ = v.shape
+        x_out = torch.tanh(mask_x(self.mix_x(v.transpose(1, 2).reshape(B, N, -1)), mask))  # [V_1 | ... | V_C]
+        pair = torch.cat([s, adj], dim=1).permute(0, 2, 3, 1)  # [B, N, N, 2C]
         a = self.mix_adj(pair).permute(0, 3, 1, 2)  # [B, C_out, N, N]
         a = a + a.transpose(-1, -2)
         return x_out, mask_adj(a, mask)
@@ -174,17 +176,14 @@ class AttentionLayer(nn.Module):
 
         Each channel's Q, K and V convolutions share one normalised adjacency, so the node features are aggregated
         once per channel (``Â_c X``) and projected by the three stacked weight matrices in one matmul per channel
-        (``(Â X) W = Â (X W)``); this replaces 3·C tiny batched matmuls by one and is the bulk of the sampler's
-        speed-up. Same parameters and, up to float rounding, same output as :meth:`forward_per_channel`.
+        (``(Â X) W = Â (X W)``); this replaces 3·C tiny batched matmuls by one (1.19× per joint score evaluation of
+        the QM9 networks at batch 1,000, one measurement). Same parameters and, up to float rounding, same output as :meth:`forward_per_channel`.
         """
         B, N, F_in = x.shape
         C = adj.shape[1]
         first = self.attn[0]
         H, d_attn, d_out = first.heads, first.attn_channels, first.out_channels
-        a_hat = adj + torch.eye(N, dtype=adj.dtype, device=adj.device)
-        deg = a_hat.sum(-1).clamp(min=1.0).pow(-0.5)  # [B, C, N]
-        a_norm = deg.unsqueeze(-1) * a_hat * deg.unsqueeze(-2)
-        ax = a_norm @ x.unsqueeze(1)  # [B, C, N, F_in]
+        ax = normalized_adjacency(adj) @ x.unsqueeze(1)  # [B, C, N, F_in]
         weight = torch.stack([torch.cat([g.q.lin.weight, g.k.lin.weight, g.v.lin.weight], 0).t() for g in self.attn])
         bias = torch.stack([torch.cat([g.q.bias, g.k.bias, g.v.bias]) for g in self.attn])  # [C, 2*attn+out]
         qkv = torch.baddbmm(bias.unsqueeze(1), ax.transpose(0, 1).reshape(C, B * N, F_in), weight)
