@@ -256,6 +256,9 @@ def test_train_resume_matches_uninterrupted(tmp_path):
     train(m1, data, tcfg, tmp_path / "straight", progress=False)
     m2 = fresh()
     train(m2, data, dataclasses.replace(tcfg, epochs=2), tmp_path / "split", progress=False)
+    # a run killed after logging epoch 3 but before checkpointing it: epoch 3 is trained again and logged once
+    with open(tmp_path / "split" / "log.jsonl", "a") as f:
+        f.write(json.dumps({"epoch": 3, "step": 6}) + "\n")
     m3 = fresh()  # a new process: weights come from the checkpoint
     res = train(m3, data, tcfg, tmp_path / "split", progress=False)
     assert res["epoch"] == 4 and res["step"] == 8

@@ -152,6 +152,16 @@ def save_checkpoint(out: Path, model, ema: EMA, opt, sched, gen: torch.Generator
         shutil.rmtree(old)
 
 
+def _truncate_log(path: Path, epoch: int) -> None:
+    """Drop log lines past ``epoch``: epochs logged after the last checkpoint are trained again on resume."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+    if len(kept) != len(lines):
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+
 # -- training loop ----------------------------------------------------------------------------------------------------
 def train(model: ScoreSDEGenerator, data: tuple[torch.Tensor, torch.Tensor, torch.Tensor], tcfg: TrainConfig,
           out: Path, *, resume: bool = True, progress: bool = True) -> dict[str, Any]:
@@ -179,6 +189,7 @@ def train(model: ScoreSDEGenerator, data: tuple[torch.Tensor, torch.Tensor, torc
         state.update({k: saved[k] for k in ("epoch", "step", "elapsed")})
         print(f"resumed from {ck} at epoch {state['epoch']} (step {state['step']}, {state['elapsed'] / 60:.1f} min)")
     n = x_all.shape[0]
+    _truncate_log(out / "log.jsonl", state["epoch"])
     log_f = open(out / "log.jsonl", "a")
     t_start = time.perf_counter() - state["elapsed"]
     t_session = time.perf_counter()
