@@ -102,7 +102,40 @@ def _dot_kernel(fn):
 
 # --------------------------------------------------------------------------------------------------- numba kernels
 @_kernel
-def _spmm_sum(indptr, col, perm, x, w, e, msg, mean, out):  # pragma: no cover - compiled
+def _spmm_rows(indptr, col, perm, x, e, relu, mean, zero, out):  # pragma: no cover - compiled
+    # copy (x_j) or add_relu (relu(x_j + e_ij)) on rows flattened to [N, F] / [E, F] (F = heads * dim): with no
+    # per-head factor the head split only costs. Row views and a select (not a conditional add) let LLVM vectorise
+    # the feature loop; on E=2M random edges, F=64, this form ran add_relu 2x faster than an [N, H, D] loop.
+    n_rows = indptr.shape[0] - 1
+    n_edges = col.shape[0]
+    dim = x.shape[1]
+    for i in prange(n_rows):
+        start, end = indptr[i], indptr[i + 1]
+        o = out[i]
+        o[:] = zero                                          # out comes uninitialised (no separate zero-fill pass)
+        for k in range(start, end):
+            if k + PREFETCH < n_edges:
+                _prefetch_row(x, col[k + PREFETCH])
+                if relu:
+                    _prefetch_row(e, perm[k + PREFETCH])
+            xr = x[col[k]]
+            if relu:
+                er = e[perm[k]]
+                for d in range(dim):
+                    val = xr[d] + er[d]
+                    o[d] += val if val > zero else zero
+            else:
+                for d in range(dim):
+                    o[d] += xr[d]
+        if mean and end > start:
+            inv = 1.0 / (end - start)
+            for d in range(dim):
+                o[d] *= inv
+
+
+@_kernel
+def _spmm_mul(indptr, col, perm, x, w, mean, out):  # pragma: no cover - compiled
+    # mul: w_ij * x_j, one weight per head, on [N, H, D]
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
     heads, dim = x.shape[1], x.shape[2]
@@ -114,26 +147,12 @@ def _spmm_sum(indptr, col, perm, x, w, e, msg, mean, out):  # pragma: no cover -
         for k in range(start, end):
             if k + PREFETCH < n_edges:
                 _prefetch_row(x, col[k + PREFETCH])
-                if msg == 2:
-                    _prefetch_row(e, perm[k + PREFETCH])
             j = col[k]
-            if msg == 0:                                     # copy: x_j
-                for h in range(heads):
-                    for d in range(dim):
-                        out[i, h, d] += x[j, h, d]
-            elif msg == 1:                                   # mul: w_ij * x_j
-                eid = perm[k]
-                for h in range(heads):
-                    c = w[eid, h]
-                    for d in range(dim):
-                        out[i, h, d] += c * x[j, h, d]
-            else:                                            # add_relu: relu(x_j + e_ij)
-                eid = perm[k]
-                for h in range(heads):
-                    for d in range(dim):
-                        val = x[j, h, d] + e[eid, h, d]
-                        if val > 0:
-                            out[i, h, d] += val
+            eid = perm[k]
+            for h in range(heads):
+                c = w[eid, h]
+                for d in range(dim):
+                    out[i, h, d] += c * x[j, h, d]
         if mean and end > start:
             inv = 1.0 / (end - start)
             for h in range(heads):
@@ -176,29 +195,31 @@ def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no
 
 
 @_kernel
-def _add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e, gx, ge):  # pragma: no cover - compiled
+def _add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e, zero, gx, ge):  # pragma: no cover - compiled
+    # rows flattened to [N, F] / [E, F], selects instead of branches (see _spmm_rows)
     n_src = t_indptr.shape[0] - 1
     n_edges = t_col.shape[0]
-    heads, dim = x.shape[1], x.shape[2]
+    dim = x.shape[1]
     for j in prange(n_src):
-        for h in range(heads):
-            for d in range(dim):
-                gx[j, h, d] = 0.0
+        gxr = gx[j]
+        gxr[:] = zero
+        xr = x[j]
         for k in range(t_indptr[j], t_indptr[j + 1]):
             if k + PREFETCH < n_edges:
                 _prefetch_row(g, t_col[k + PREFETCH])
                 _prefetch_row(e, t_perm[k + PREFETCH])
-            i = t_col[k]
+            gr = g[t_col[k]]
             eid = t_perm[k]
-            for h in range(heads):
+            er = e[eid]
+            if need_e:
+                ger = ge[eid]
                 for d in range(dim):
-                    if x[j, h, d] + e[eid, h, d] > 0:
-                        gv = g[i, h, d]
-                        gx[j, h, d] += gv
-                        if need_e:
-                            ge[eid, h, d] = gv
-                    elif need_e:
-                        ge[eid, h, d] = 0.0
+                    gv = gr[d] if xr[d] + er[d] > zero else zero
+                    gxr[d] += gv
+                    ger[d] = gv
+            else:
+                for d in range(dim):
+                    gxr[d] += gr[d] if xr[d] + er[d] > zero else zero
 
 
 @_dot_kernel
@@ -413,14 +434,20 @@ def _check(x: Tensor) -> None:
 def spmm(indptr, col, perm, x, w, e, message, reduce):
     _check(x)
     n_rows = indptr.numel() - 1
+    out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # every kernel fills every row
+    work = (col.numel() + n_rows) * math.prod(x.shape[1:])
+    if reduce in ("sum", "mean") and message == "mul":
+        _spmm_mul(work, _np(indptr), _np(col), _np(perm), _np(x), _np(w), reduce == "mean", out.numpy())
+        return out, None
+    if reduce in ("sum", "mean"):
+        relu = message == "add_relu"
+        f = math.prod(x.shape[1:])                   # an explicit width: reshape(0, -1) is ambiguous
+        e_np = _np(e).reshape(e.size(0), f) if relu else _dummy(x, 2)
+        _spmm_rows(work, _np(indptr), _np(col), _np(perm), _np(x).reshape(x.size(0), f), e_np, relu,
+                   reduce == "mean", _scalar(0, x), out.numpy().reshape(n_rows, f))
+        return out, None
     w_np = _np(w) if w is not None else _dummy(x, 2)
     e_np = _np(e) if e is not None else _dummy(x, 3)
-    out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # max/min and sum kernels fill every row
-    work = (col.numel() + n_rows) * math.prod(x.shape[1:])
-    if reduce in ("sum", "mean"):
-        _spmm_sum(work, _np(indptr), _np(col), _np(perm), _np(x), w_np, e_np, _MESSAGE[message], reduce == "mean",
-                  out.numpy())
-        return out, None
     arg = torch.full(out.shape, -1, dtype=torch.long)
     sign = 1.0 if reduce == "max" else -1.0
     _spmm_maxmin(work, _np(indptr), _np(col), _np(perm), _np(x), w_np, e_np, _MESSAGE[message], sign, out.numpy(),
@@ -432,8 +459,10 @@ def add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e):
     gx = torch.empty_like(x)                                                # the kernel zeroes each row
     ge = torch.empty_like(e) if need_e else None
     work = (t_col.numel() + x.size(0)) * math.prod(x.shape[1:])
-    _add_relu_bwd(work, _np(t_indptr), _np(t_col), _np(t_perm), _np(x), _np(e), _np(g), need_e, gx.numpy(),
-                  ge.numpy() if need_e else _dummy(x, 3))
+    f = math.prod(x.shape[1:])
+    _add_relu_bwd(work, _np(t_indptr), _np(t_col), _np(t_perm), _np(x).reshape(x.size(0), f),
+                  _np(e).reshape(e.size(0), f), _np(g).reshape(x.size(0), f), need_e, _scalar(0, x),
+                  gx.numpy().reshape(x.size(0), f), ge.numpy().reshape(e.size(0), f) if need_e else _dummy(x, 2))
     return gx, ge
 
 
