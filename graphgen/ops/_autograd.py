@@ -6,7 +6,11 @@ A kernel module provides (node tensors ``[N, H, D]``, edge tensors in the origin
   ``out_i = reduce_{k in indptr[i]:indptr[i+1]} msg(x[col[k]], w[perm[k]], e[perm[k]])``; for max/min ``arg`` holds the
   original edge id of the winning edge (-1 for an empty row). ``reduce`` in sum/mean/max/min.
 - ``add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e) -> (gx, ge or None)``: gradient of a sum of
-  ``relu(x_j + e_ij)`` messages, walking the outgoing edges of every source node.
+  ``relu(x_j + e_ij)`` messages, walking the outgoing edges of every source node (not needed by a backend that has
+  the mask pair below).
+- optionally ``spmm(..., save_mask=True) -> (out, mask [E, F] bool)`` for add_relu with sum/mean, and
+  ``add_relu_bwd_mask(graph, mask, g, need_e) -> (gx, ge or None)``: the backward from relu' saved by the forward pass
+  (``mask`` in destination-sorted edge order), used when the backend has it and a gradient is needed.
 - ``sddmm(indptr, col, perm, g, x) -> gw [E, H]``: ``gw[e] = <g_i, x_j>`` per head (gradient of the edge weights).
 - ``softmax_fwd(indptr, perm, s) -> p`` and ``softmax_bwd(indptr, perm, p, g) -> gs`` over ``[E, H]``.
 - ``attn_fwd(indptr, col, perm, q, k, v, b, scale) -> (out, saved)`` and
@@ -44,16 +48,25 @@ class GatherScatter(torch.autograd.Function):
         if flat:
             x_ = x_.view(x_.size(0), 1, heads * dim)
             e_ = None if e_ is None else e_.view(e_.size(0), 1, heads * dim)
-        out, arg = kernels.spmm(graph.indptr, graph.col, graph.perm, x_, w_, e_, message, reduce)
+        # a backend that can keep relu' of every add_relu message (one byte each) does so when a gradient is needed:
+        # its backward then reads that mask instead of gathering edge_attr again
+        save_mask = (message == "add_relu" and reduce in ("sum", "mean") and hasattr(kernels, "add_relu_bwd_mask")
+                     and any(ctx.needs_input_grad[2:5]))
+        if save_mask:
+            out, mask = kernels.spmm(graph.indptr, graph.col, graph.perm, x_, w_, e_, message, reduce, save_mask=True)
+            x_ = e_ = arg = None                                   # the mask is all the backward pass needs
+        else:
+            out, arg = kernels.spmm(graph.indptr, graph.col, graph.perm, x_, w_, e_, message, reduce)
+            mask = None
         ctx.kernels, ctx.graph, ctx.message, ctx.reduce, ctx.flat = kernels, graph, message, reduce, flat
-        ctx.save_for_backward(x_, w_, e_, out if reduce in ("max", "min") else None, arg)
+        ctx.save_for_backward(x_, w_, e_, out if reduce in ("max", "min") else None, arg, mask)
         return out.view(out.size(0), heads, dim)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         kernels, graph, message, reduce = ctx.kernels, ctx.graph, ctx.message, ctx.reduce
-        x, w, e, out, arg = ctx.saved_tensors
+        x, w, e, out, arg, mask = ctx.saved_tensors
         g = grad_out.contiguous()
         heads, dim = g.size(1), g.size(2)
         if ctx.flat:
@@ -64,7 +77,9 @@ class GatherScatter(torch.autograd.Function):
             if reduce == "mean":                                  # d mean / d msg = 1 / deg
                 deg = graph.in_degree.clamp(min=1).to(g.dtype)
                 g = g / deg.view(-1, 1, 1)
-            if message == "add_relu":
+            if message == "add_relu" and mask is not None:
+                gx, ge = kernels.add_relu_bwd_mask(graph, mask, g, need_e)
+            elif message == "add_relu":
                 gx, ge = kernels.add_relu_bwd(graph.t_indptr, graph.t_col, graph.t_perm, x, e, g, need_e)
             else:
                 if need_x:

@@ -102,10 +102,13 @@ def _dot_kernel(fn):
 
 # --------------------------------------------------------------------------------------------------- numba kernels
 @_kernel
-def _spmm_rows(indptr, col, perm, x, e, relu, mean, zero, out):  # pragma: no cover - compiled
+def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, mask,
+               out):  # pragma: no cover - compiled
     # copy (x_j) or add_relu (relu(x_j + e_ij)) on rows flattened to [N, F] / [E, F] (F = heads * dim): with no
     # per-head factor the head split only costs. Row views and a select (not a conditional add) let LLVM vectorise
     # the feature loop; on E=2M random edges, F=64, this form ran add_relu 2x faster than an [N, H, D] loop.
+    # save_mask: also write relu'(x_j + e_ij) as one byte per element into mask [E, F] (destination-sorted rows,
+    # written in order), which spares the backward pass its random reads of e (see _add_relu_bwd_mask).
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
     dim = x.shape[1]
@@ -121,14 +124,22 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, zero, out):  # pragma: no co
             xr = x[col[k]]
             if relu:
                 er = e[perm[k]]
-                for d in range(dim):
-                    val = xr[d] + er[d]
-                    o[d] += val if val > zero else zero
+                if save_mask:
+                    mr = mask[k]
+                    for d in range(dim):
+                        val = xr[d] + er[d]
+                        pos = val > zero
+                        o[d] += val if pos else zero
+                        mr[d] = pos
+                else:
+                    for d in range(dim):
+                        val = xr[d] + er[d]
+                        o[d] += val if val > zero else zero
             else:
                 for d in range(dim):
                     o[d] += xr[d]
-        if mean and end > start:
-            inv = 1.0 / (end - start)
+        if mean:
+            inv = inv_deg[i]                                 # in x's dtype: a float64 scale would convert every element
             for d in range(dim):
                 o[d] *= inv
 
@@ -195,31 +206,31 @@ def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no
 
 
 @_kernel
-def _add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e, zero, gx, ge):  # pragma: no cover - compiled
-    # rows flattened to [N, F] / [E, F], selects instead of branches (see _spmm_rows)
+def _add_relu_bwd_mask(t_indptr, t_col, t_perm, t_pos, mask, g, need_e, zero, gx, ge):  # pragma: no cover - compiled
+    # gradient of a sum of relu(x_j + e_ij) messages, walking the outgoing edges of every source node j, with relu'
+    # read from the forward pass's byte mask (a random byte per element instead of a random edge_attr read: on E=2M
+    # random edges, F=64, half the time of reading e). Rows flattened to [N, F] / [E, F].
     n_src = t_indptr.shape[0] - 1
     n_edges = t_col.shape[0]
-    dim = x.shape[1]
+    dim = g.shape[1]
     for j in prange(n_src):
         gxr = gx[j]
         gxr[:] = zero
-        xr = x[j]
         for k in range(t_indptr[j], t_indptr[j + 1]):
             if k + PREFETCH < n_edges:
                 _prefetch_row(g, t_col[k + PREFETCH])
-                _prefetch_row(e, t_perm[k + PREFETCH])
+                _prefetch_row(mask, t_pos[k + PREFETCH])
             gr = g[t_col[k]]
-            eid = t_perm[k]
-            er = e[eid]
+            mr = mask[t_pos[k]]
             if need_e:
-                ger = ge[eid]
+                ger = ge[t_perm[k]]
                 for d in range(dim):
-                    gv = gr[d] if xr[d] + er[d] > zero else zero
+                    gv = gr[d] if mr[d] else zero
                     gxr[d] += gv
                     ger[d] = gv
             else:
                 for d in range(dim):
-                    gxr[d] += gr[d] if xr[d] + er[d] > zero else zero
+                    gxr[d] += gr[d] if mr[d] else zero
 
 
 @_dot_kernel
@@ -431,7 +442,9 @@ def _check(x: Tensor) -> None:
                         "or use backend='reference'")
 
 
-def spmm(indptr, col, perm, x, w, e, message, reduce):
+def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):
+    """``save_mask`` (add_relu with sum/mean only) returns ``(out, mask [E, F] bool)``, the relu derivative of every
+    message in destination-sorted order, for :func:`add_relu_bwd_mask`."""
     _check(x)
     n_rows = indptr.numel() - 1
     out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # every kernel fills every row
@@ -443,9 +456,13 @@ def spmm(indptr, col, perm, x, w, e, message, reduce):
         relu = message == "add_relu"
         f = math.prod(x.shape[1:])                   # an explicit width: reshape(0, -1) is ambiguous
         e_np = _np(e).reshape(e.size(0), f) if relu else _dummy(x, 2)
-        _spmm_rows(work, _np(indptr), _np(col), _np(perm), _np(x).reshape(x.size(0), f), e_np, relu,
-                   reduce == "mean", _scalar(0, x), out.numpy().reshape(n_rows, f))
-        return out, None
+        save_mask = save_mask and relu
+        mask = torch.empty((col.numel(), f) if save_mask else (0, 0), dtype=torch.bool)
+        mean = reduce == "mean"
+        inv_deg = (1.0 / (indptr[1:] - indptr[:-1]).clamp(min=1).to(x.dtype)) if mean else x.new_empty(0)
+        _spmm_rows(work, _np(indptr), _np(col), _np(perm), _np(x).reshape(x.size(0), f), e_np, relu, mean,
+                   inv_deg.numpy(), _scalar(0, x), save_mask, mask.numpy(), out.numpy().reshape(n_rows, f))
+        return out, (mask if save_mask else None)
     w_np = _np(w) if w is not None else _dummy(x, 2)
     e_np = _np(e) if e is not None else _dummy(x, 3)
     arg = torch.full(out.shape, -1, dtype=torch.long)
@@ -455,14 +472,15 @@ def spmm(indptr, col, perm, x, w, e, message, reduce):
     return out, arg
 
 
-def add_relu_bwd(t_indptr, t_col, t_perm, x, e, g, need_e):
-    gx = torch.empty_like(x)                                                # the kernel zeroes each row
-    ge = torch.empty_like(e) if need_e else None
-    work = (t_col.numel() + x.size(0)) * math.prod(x.shape[1:])
-    f = math.prod(x.shape[1:])
-    _add_relu_bwd(work, _np(t_indptr), _np(t_col), _np(t_perm), _np(x).reshape(x.size(0), f),
-                  _np(e).reshape(e.size(0), f), _np(g).reshape(x.size(0), f), need_e, _scalar(0, x),
-                  gx.numpy().reshape(x.size(0), f), ge.numpy().reshape(e.size(0), f) if need_e else _dummy(x, 2))
+def add_relu_bwd_mask(graph, mask, g, need_e):
+    """Gradient of a sum of ``relu(x_j + e_ij)`` messages from the forward pass's ``mask`` (see :func:`spmm`)."""
+    n, f = g.size(0), mask.size(1)
+    gx = g.new_empty((graph.num_src_nodes, f))                              # the kernel zeroes each row
+    ge = g.new_empty((graph.num_edges, f)) if need_e else None
+    work = (graph.num_edges + n) * f
+    _add_relu_bwd_mask(work, _np(graph.t_indptr), _np(graph.t_col), _np(graph.t_perm), _np(graph.t_pos),
+                       mask.numpy(), _np(g).reshape(n, f), need_e, _scalar(0, g), gx.numpy(),
+                       ge.numpy() if need_e else _dummy(g, 2))
     return gx, ge
 
 
