@@ -21,7 +21,9 @@ original ``edge_index`` order.
 Backends (``backend=`` argument, :func:`use_backend` context manager, or ``GRAPHGEN_OPS_BACKEND``):
 
 - ``"reference"``: plain torch gather + ``index_add_`` (materialises E x F; the ground truth in tests),
-- ``"cpu"``: numba kernels parallel over destination rows (compiled lazily, cached on disk),
+- ``"cpu"``: numba kernels parallel over destination rows (compiled lazily, cached on disk). When an ``add_relu``
+  sum/mean needs a gradient, its forward pass also keeps relu' as one byte per message element (an ``[E, F]`` bool
+  tensor, a quarter of a float32 message buffer), which lets the backward pass skip re-reading ``edge_attr``,
 - ``"triton"``: Triton kernels for CUDA tensors (CPU tensors only under ``TRITON_INTERPRET=1``),
 - ``"torch_scatter"``: gather + ``torch_scatter.segment_csr`` when torch_scatter is installed.
 
