@@ -139,13 +139,13 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, ma
                 for d in range(dim):
                     o[d] += xr[d]
         if mean:
-            inv = inv_deg[i]                                 # in x's dtype: a float64 scale would convert every element
+            inv = inv_deg[i]
             for d in range(dim):
                 o[d] *= inv
 
 
 @_kernel
-def _spmm_mul(indptr, col, perm, x, w, mean, out):  # pragma: no cover - compiled
+def _spmm_mul(indptr, col, perm, x, w, mean, inv_deg, out):  # pragma: no cover - compiled
     # mul: w_ij * x_j, one weight per head, on [N, H, D]
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
@@ -164,8 +164,8 @@ def _spmm_mul(indptr, col, perm, x, w, mean, out):  # pragma: no cover - compile
                 c = w[eid, h]
                 for d in range(dim):
                     out[i, h, d] += c * x[j, h, d]
-        if mean and end > start:
-            inv = 1.0 / (end - start)
+        if mean:
+            inv = inv_deg[i]
             for h in range(heads):
                 for d in range(dim):
                     out[i, h, d] *= inv
@@ -449,8 +449,11 @@ def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):
     n_rows = indptr.numel() - 1
     out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # every kernel fills every row
     work = (col.numel() + n_rows) * math.prod(x.shape[1:])
+    mean = reduce == "mean"
+    # 1 / in-degree in x's dtype: a float64 scale would convert every element
+    inv_deg = (1.0 / (indptr[1:] - indptr[:-1]).clamp(min=1).to(x.dtype)) if mean else x.new_empty(0)
     if reduce in ("sum", "mean") and message == "mul":
-        _spmm_mul(work, _np(indptr), _np(col), _np(perm), _np(x), _np(w), reduce == "mean", out.numpy())
+        _spmm_mul(work, _np(indptr), _np(col), _np(perm), _np(x), _np(w), mean, inv_deg.numpy(), out.numpy())
         return out, None
     if reduce in ("sum", "mean"):
         relu = message == "add_relu"
@@ -458,8 +461,6 @@ def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):
         e_np = _np(e).reshape(e.size(0), f) if relu else _dummy(x, 2)
         save_mask = save_mask and relu
         mask = torch.empty((col.numel(), f) if save_mask else (0, 0), dtype=torch.bool)
-        mean = reduce == "mean"
-        inv_deg = (1.0 / (indptr[1:] - indptr[:-1]).clamp(min=1).to(x.dtype)) if mean else x.new_empty(0)
         _spmm_rows(work, _np(indptr), _np(col), _np(perm), _np(x).reshape(x.size(0), f), e_np, relu, mean,
                    inv_deg.numpy(), _scalar(0, x), save_mask, mask.numpy(), out.numpy().reshape(n_rows, f))
         return out, (mask if save_mask else None)

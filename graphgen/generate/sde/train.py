@@ -153,11 +153,19 @@ def save_checkpoint(out: Path, model, ema: EMA, opt, sched, gen: torch.Generator
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
-    """Drop log lines past ``epoch``: epochs logged after the last checkpoint are trained again on resume."""
+    """Drop log lines past ``epoch``: epochs logged after the last checkpoint are trained again on resume. A line cut
+    short by a killed process can only be the last one, which is past the checkpoint too."""
     if not path.exists():
         return
     lines = path.read_text().splitlines()
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+
+    def before_checkpoint(line: str) -> bool:
+        try:
+            return json.loads(line)["epoch"] <= epoch
+        except (json.JSONDecodeError, KeyError):
+            return False
+
+    kept = [ln for ln in lines if ln.strip() and before_checkpoint(ln)]
     if len(kept) != len(lines):
         path.write_text("".join(ln + "\n" for ln in kept))
 
