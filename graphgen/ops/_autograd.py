@@ -9,7 +9,7 @@ A kernel module provides (node tensors ``[N, H, D]``, edge tensors in the origin
   ``relu(x_j + e_ij)`` messages, walking the outgoing edges of every source node (not needed by a backend that has
   the mask pair below).
 - optionally ``spmm(..., save_mask=True) -> (out, mask [E, F] bool)`` for add_relu with sum/mean, and
-  ``add_relu_bwd_mask(graph, mask, g, need_e) -> (gx, ge or None)``: the backward from relu' saved by the forward pass
+  ``add_relu_bwd_mask(graph, mask, g, need_x, need_e) -> (gx or None, ge or None)``: the backward from relu' saved by the forward pass
   (``mask`` in destination-sorted edge order), used when the backend has it and a gradient is needed.
 - ``sddmm(indptr, col, perm, g, x) -> gw [E, H]``: ``gw[e] = <g_i, x_j>`` per head (gradient of the edge weights).
 - ``softmax_fwd(indptr, perm, s) -> p`` and ``softmax_bwd(indptr, perm, p, g) -> gs`` over ``[E, H]``.
@@ -78,7 +78,7 @@ class GatherScatter(torch.autograd.Function):
                 deg = graph.in_degree.clamp(min=1).to(g.dtype)
                 g = g / deg.view(-1, 1, 1)
             if message == "add_relu" and mask is not None:
-                gx, ge = kernels.add_relu_bwd_mask(graph, mask, g, need_e)
+                gx, ge = kernels.add_relu_bwd_mask(graph, mask, g, need_x, need_e)
             elif message == "add_relu":
                 gx, ge = kernels.add_relu_bwd(graph.t_indptr, graph.t_col, graph.t_perm, x, e, g, need_e)
             else:

@@ -35,6 +35,8 @@ class CSRGraph:
         t_perm: ``[E]`` original edge id of each transposed position.
         t_pos: ``[E]`` destination-sorted position of the edge at each transposed position (``perm[t_pos] ==
             t_perm``), so a pass over the transposed CSR can read and write per-edge values kept in destination order.
+        pos: ``[E]`` destination-sorted position of each original edge id (the inverse of ``perm``), so a pass in
+            original edge order can read per-edge values kept in destination order.
         in_degree: ``[N_dst]`` number of incoming edges (multi-edges and self loops counted).
 
     Build with :meth:`from_edge_index`, which caches the view on the ``edge_index`` tensor object, so calling it in every
@@ -52,6 +54,7 @@ class CSRGraph:
     t_col: Tensor
     t_perm: Tensor
     t_pos: Tensor
+    pos: Tensor
     in_degree: Tensor
 
     @property
@@ -149,4 +152,5 @@ def _build(edge_index: Tensor, num_src: int, num_dst: int) -> CSRGraph:
     t_pos = pos[t_perm]
     return CSRGraph(edge_index=edge_index, num_src_nodes=num_src, num_dst_nodes=num_dst, indptr=indptr,
                     col=col.contiguous(), row=row.contiguous(), perm=perm, t_indptr=t_indptr,
-                    t_col=t_col.contiguous(), t_perm=t_perm, t_pos=t_pos.contiguous(), in_degree=in_degree)
+                    t_col=t_col.contiguous(), t_perm=t_perm, t_pos=t_pos.contiguous(), pos=pos,
+                    in_degree=in_degree)

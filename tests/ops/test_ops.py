@@ -146,6 +146,23 @@ def test_cpu_parallel_kernels_match_reference(monkeypatch, message, reduce):
         torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("grad_of", ["x", "edge_attr"])
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_add_relu_gradient_of_one_input(backend, grad_of, reduce):
+    # the backward computes d/dx and d/de in separate passes, each only when asked for: ask for one at a time
+    edge_index, n = GRAPHS["loops_multi"]
+    graph = CSRGraph.from_edge_index(edge_index, n)
+    x, _, e = _inputs(edge_index, n, torch.float64, seed=5)
+    leaf = (x if grad_of == "x" else e).requires_grad_()
+    grads = []
+    for name in ("reference", backend):
+        out = ops.gather_scatter(x, graph, edge_attr=e, message="add_relu", reduce=reduce, backend=name)
+        grads.append(torch.autograd.grad((out * out.detach()).sum(), leaf)[0])
+    assert grads[1].shape == leaf.shape
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-12)
+
+
 def test_single_feature_layout_and_per_edge_scalar_weight():
     edge_index, n = GRAPHS["random"]
     graph = CSRGraph.from_edge_index(edge_index, n)
