@@ -10,6 +10,11 @@ makes one forward pass the sum of all per-block denoising problems. Loss per ele
 ``vlb_weight · L_vlb + ce_weight · CE(x_0)`` over the new block's node types, its intra-block edges and its edges to
 earlier blocks, plus ``size_weight ·`` cross-entropy of the next-block size (0 = stop) and degree heads.
 
+Deviation: the paper draws the first block's size from the training distribution. Here the same size/degree head
+predicts it from a learned start token (``network.start``); that head is trained by cross-entropy on the training
+graphs' first blocks, so it models the same empirical distribution with one code path for every block ("stop" is
+masked out for the first block).
+
 Graph layout in and out: molecules as in ``graphgen.data.molecules`` (``x`` atom type, ``edge_index`` both
 directions, ``edge_attr`` bond type 0/1/2 = edge class 1/2/3 here, ``charge`` zeros); plain graphs with
 ``edge_index`` and ``num_nodes`` only (``num_node_types=1``, ``num_edge_types=2``).
