@@ -297,3 +297,21 @@ def test_cached_sampling_path_equals_full_forward(seed):
     pair_vv = mv.unsqueeze(2) & mv.unsqueeze(1)
     torch.testing.assert_close(e_vv[pair_vv], edges[:, R:, R:][pair_vv], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(real_summary, summary[:, : real_summary.size(1)], atol=1e-5, rtol=1e-4)
+
+
+def test_small_block_products_match_einsum(monkeypatch):
+    # the sampler's broadcast products and the einsum fallback (large graphs) are the same function
+    from graphgen.generate.pard import network
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 2, 5, 4, generator=gen), torch.randn(3, 5, 6, 4, generator=gen)
+    att, ev = torch.randn(3, 2, 4, 5, generator=gen), torch.randn(3, 4, 5, 2, 3, generator=gen)
+    small = network._channel_matmul(x, y), network._edge_weighted_sum(att, ev)
+    monkeypatch.setattr(network, "_BROADCAST_LIMIT", 0)
+    large = network._channel_matmul(x, y), network._edge_weighted_sum(att, ev)
+    expected = (torch.einsum("bacx,bcdx->badx", x, y), torch.einsum("bhac,bachd->bahd", att, ev))
+    for got_small, got_large, want in zip(small, large, expected):
+        torch.testing.assert_close(got_small, want)
+        torch.testing.assert_close(got_large, want)
+    # hand-checked entry: out[0, 1, 2, 3] = sum_c x[0, 1, c, 3] * y[0, c, 2, 3]
+    assert torch.isclose(small[0][0, 1, 2, 3], (x[0, 1, :, 3] * y[0, :, 2, 3]).sum())

@@ -87,6 +87,27 @@ def masked_pair_product(e1: Tensor, e2: Tensor, masks: BlockMasks) -> Tensor:
     return out * pair
 
 
+# Sampling runs the network on small blocks (a few virtual nodes against <= tens of real ones) for many graphs at
+# once. There, einsum's bmm over thousands of tiny matrices costs more than a broadcast multiply and sum: on QM9
+# shapes (200 graphs, 3 virtual x 6 real nodes, 32 channels) 1.8 ms against 0.43 ms per product. The broadcast form
+# is used while its intermediate stays below this many elements, bmm above (large graphs).
+_BROADCAST_LIMIT = 1 << 22
+
+
+def _channel_matmul(x: Tensor, y: Tensor) -> Tensor:
+    """Per-channel matrix product, channel-last: ``out[b, a, d, k] = sum_c x[b, a, c, k] y[b, c, d, k]``."""
+    if x.size(0) * x.size(1) * x.size(2) * y.size(2) * x.size(3) <= _BROADCAST_LIMIT:
+        return (x.unsqueeze(3) * y.unsqueeze(1)).sum(2)
+    return torch.einsum("bacx,bcdx->badx", x, y)
+
+
+def _edge_weighted_sum(att: Tensor, ev: Tensor) -> Tensor:
+    """``out[b, a, h, :] = sum_c att[b, h, a, c] ev[b, a, c, h, :]`` (attention over per-edge values)."""
+    if ev.numel() <= _BROADCAST_LIMIT:
+        return (att.permute(0, 2, 3, 1).unsqueeze(-1) * ev).sum(2)
+    return torch.einsum("bhac,bachd->bahd", att, ev)
+
+
 class PARDLayer(nn.Module):
     """One PARD layer: block-masked edge-biased attention on nodes, node-to-edge update, masked PPGN on edges.
 
@@ -175,8 +196,8 @@ class PARDLayer(nn.Module):
         s_v = s_v.masked_fill(~see_v.unsqueeze(1), float("-inf"))
         att_r, att_v = self.drop(torch.softmax(torch.cat([s_r, s_v], -1), dim=-1)).split([R, S], dim=-1)
         msg = torch.einsum("bhac,bchd->bahd", att_r, vr) + torch.einsum("bhac,bchd->bahd", att_v, vv)
-        msg = msg + torch.einsum("bhac,bachd->bahd", att_r, self.edge_value(evr).view(B, S, R, self.heads, d))
-        msg = msg + torch.einsum("bhac,bachd->bahd", att_v, self.edge_value(evv).view(B, S, S, self.heads, d))
+        msg = msg + _edge_weighted_sum(att_r, self.edge_value(evr).view(B, S, R, self.heads, d))
+        msg = msg + _edge_weighted_sum(att_v, self.edge_value(evv).view(B, S, S, self.heads, d))
         hv = self.norm1(hv + self.drop(self.out(msg.reshape(B, S, H))))
         hv = self.norm2(hv + self.drop(self.ffn(hv)))
 
@@ -192,11 +213,9 @@ class PARDLayer(nn.Module):
         p1vv, p2vv = self.m1(evv) * pvv, self.m2(evv) * pvv
         p1rr, p2rr = cached["p1"], cached["p2"]
 
-        def mm(x: Tensor, y: Tensor) -> Tensor:  # per-channel matrix product, channel-last
-            return torch.einsum("bacx,bcdx->badx", x, y)
-
         # context of a pair touching the virtual block: all real nodes + the virtual block
         count = (real_mask.sum(1) + virt_mask.sum(1)).clamp(min=1).view(B, 1, 1, 1).to(hv.dtype)
+        mm = _channel_matmul
         prod_vr = (mm(p1vr, p2rr) + mm(p1vv, p2vr)) / count
         prod_rv = (mm(p1rr, p2rv) + mm(p1rv, p2vv)) / count
         prod_vv = (mm(p1vr, p2rv) + mm(p1vv, p2vv)) / count
