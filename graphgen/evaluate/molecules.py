@@ -22,6 +22,8 @@ GDSS protocol (Jo et al., ICML 2022; QM9 and ZINC250k, kekulized graphs without 
    failing atom by one (triple -> double -> single -> removed; ties: the atom's first bond); give up (invalid) if the
    atom has only aromatic bonds. Then keep the largest fragment (most atoms; ties: larger canonical SMILES) and
    re-parse its SMILES. ``validity`` = fraction of generated graphs that yield a molecule here (GDSS's MOSES "valid").
+   Also reported (not part of GDSS's table): ``connected`` = fraction of generated graphs that yield a molecule
+   and are one fragment after the correction, before the largest fragment is kept.
 4. On the corrected molecules (duplicates kept): ``uniqueness`` = distinct / all; ``novelty`` = distinct not in
    train / distinct; ``fcd`` = FCD to the test set; ``nspdk_mmd`` = NSPDK MMD^2 to the test set
    (:mod:`graphgen.evaluate.nspdk`, GDSS settings).
@@ -394,7 +396,7 @@ def evaluate_molecules(
     if protocol == "gdss":
         out["validity_wo_correction"] = float(np.mean([o.valid_wo_correction for o in outcomes]))
     out["validity"] = n_valid / n_gen
-    if protocol == "digress":
+    if protocol in ("digress", "gdss"):
         out["connected"] = float(np.mean([o.valid and o.connected for o in outcomes]))
     out["uniqueness"] = moses_mod.fraction_unique(valid_smiles)
     if train_ref is not None:

@@ -83,6 +83,13 @@ def test_protocol_validity_on_hand_built_sets():
         assert r["validity_wo_correction"] == 0.5 and r["validity"] == 1.0
 
 
+def test_gdss_connected_fraction():
+    # "CCO.C" is valid and keeps its largest fragment, but it was two fragments: 1 of 2 generated is connected
+    r = evaluate_molecules(["CCO.C", "CCN"], train=None, test=None, vocab=QM9, progress=False)
+    assert r["validity"] == 1.0 and r["connected"] == 0.5
+    assert not gdss_outcome("CCO.C", QM9).connected and gdss_outcome("CCN", QM9).connected
+
+
 def test_digress_disconnected_counts_valid_and_keeps_largest_fragment():
     out = digress_outcome("CCO.C", None)
     assert out.valid and out.smiles == "CCO" and not out.connected
