@@ -9,8 +9,9 @@ A kernel module provides (node tensors ``[N, H, D]``, edge tensors in the origin
   ``relu(x_j + e_ij)`` messages, walking the outgoing edges of every source node (not needed by a backend that has
   the mask pair below).
 - optionally ``spmm(..., save_mask=True) -> (out, mask [E, F] bool)`` for add_relu with sum/mean, and
-  ``add_relu_bwd_mask(graph, mask, g, need_x, need_e) -> (gx or None, ge or None)``: the backward from relu' saved by the forward pass
-  (``mask`` in destination-sorted edge order), used when the backend has it and a gradient is needed.
+  ``add_relu_bwd_mask(graph, mask, g, need_x, need_e) -> (gx or None, ge or None)``: the backward from relu' saved
+  by the forward pass (``mask`` in destination-sorted edge order), used when the backend has it and a gradient is
+  needed.
 - ``sddmm(indptr, col, perm, g, x) -> gw [E, H]``: ``gw[e] = <g_i, x_j>`` per head (gradient of the edge weights).
 - ``softmax_fwd(indptr, perm, s) -> p`` and ``softmax_bwd(indptr, perm, p, g) -> gs`` over ``[E, H]``.
 - ``attn_fwd(indptr, col, perm, q, k, v, b, scale) -> (out, saved)`` and
