@@ -36,17 +36,35 @@ FILTERS_FILE = Path(__file__).with_name("moses_filters.yaml")
 
 
 # -- parallel map --------------------------------------------------------------------------------------------------
+# The items and function of the running parallel_map, read by forked workers from the memory they inherit. Sending
+# the items through the pool instead would pickle them; a torch tensor (a generated graph's fields) pickles to a
+# shared-memory file descriptor, and scoring 10,000 generated molecules ran out of file descriptors that way.
+_FORKED: tuple[Callable, list] | None = None
+
+
+def _call_forked(index: int):
+    fn, items = _FORKED
+    with rdBase.BlockLogs():
+        return fn(items[index])
+
+
 def parallel_map(fn: Callable, items: Sequence, *, n_jobs: int = 1, desc: str = "", progress: bool = True,
                  min_parallel: int = 5000) -> list:
-    """``[fn(x) for x in items]`` with a progress bar; ``n_jobs > 1`` uses a process pool for long inputs.
+    """``[fn(x) for x in items]`` with a progress bar; ``n_jobs > 1`` uses a fork process pool for long inputs.
 
-    ``fn`` must be a module-level function and ``items`` picklable (SMILES strings).
+    Workers inherit ``fn`` and ``items`` when they fork (only indices and results travel through pipes), so any
+    items work, SMILES strings or graphs holding tensors; results must be picklable.
     """
+    global _FORKED
     items = list(items)
     bar = dict(desc=desc, total=len(items), disable=not progress or len(items) < 2000, unit="mol")
     if n_jobs > 1 and len(items) >= min_parallel:
-        with get_context("fork").Pool(n_jobs) as pool:
-            return list(tqdm(pool.imap(fn, items, chunksize=256), **bar))
+        _FORKED = (fn, items)
+        try:
+            with get_context("fork").Pool(n_jobs) as pool:
+                return list(tqdm(pool.imap(_call_forked, range(len(items)), chunksize=256), **bar))
+        finally:
+            _FORKED = None
     with rdBase.BlockLogs():
         return [fn(x) for x in tqdm(items, **bar)]
 

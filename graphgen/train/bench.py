@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--json", type=Path, default=None, help="write the scores here (default runs/bench/<...>.json)")
     gen.add_argument("--data-dir", default=None)
     gen.add_argument("--no-progress", action="store_true")
+    gen.add_argument("--reuse-samples", action="store_true",
+                     help="score the samples saved next to the JSON by an earlier run with the same arguments "
+                          "(every run saves them before scoring) instead of sampling again")
 
 
 def _split_list(text: str) -> list[str]:
@@ -116,17 +119,33 @@ def run_generate(args: argparse.Namespace) -> dict:
     if vocab_name != args.dataset:
         print(f"[bench] note: the model's vocabulary is {vocab_name!r}, scored against {args.dataset!r}",
               file=sys.stderr)
-    start = time.perf_counter()
-    graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
-                          batch_size=args.batch_size, progress=not args.no_progress)
-    seconds = time.perf_counter() - start
+    default = f"generate_{args.dataset}_{Path(str(args.model)).name}_n{args.num_samples}.json"
+    path = Path(args.json or Path("runs/bench") / default)
+    # the samples are saved before scoring, so a scoring failure does not cost the (long) sampling run
+    samples_path = path.with_suffix(".samples.pt")
+    key = {"model": str(args.model), "num_samples": args.num_samples, "seed": args.seed}
+    if args.reuse_samples:
+        if not samples_path.exists():
+            raise SystemExit(f"graphgen bench generate: --reuse-samples but {samples_path} does not exist")
+        saved = torch.load(samples_path, weights_only=False)
+        if saved["key"] != key:
+            raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved['key']}, not {key}")
+        graphs, seconds = saved["graphs"], saved["seconds"]
+        print(f"[bench] scoring {len(graphs)} saved samples from {samples_path}", file=sys.stderr)
+    else:
+        start = time.perf_counter()
+        graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
+                              batch_size=args.batch_size, progress=not args.no_progress)
+        seconds = time.perf_counter() - start
+        samples_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": key, "graphs": graphs, "seconds": seconds}, samples_path)
+        print(f"[bench] saved the samples to {samples_path}", file=sys.stderr)
     protocol = args.protocol or GENERATION_PROTOCOLS[args.dataset]
     scores = evaluate_molecules(graphs, train=args.dataset, test=args.dataset, protocol=protocol,
                                 vocab=VOCABS[vocab_name], progress=not args.no_progress, data_dir=args.data_dir)
     scores = {"samples": len(graphs), "sampling_seconds": round(seconds, 1),
               "molecules_per_second": round(len(graphs) / seconds, 3), **scores}
     print(format_table(scores))
-    path = args.json or Path("runs/bench") / f"generate_{args.dataset}_{Path(str(args.model)).name}_n{len(graphs)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": str(args.model), "dataset": args.dataset, "protocol": protocol, "seed": args.seed,
                "scores": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items()}}

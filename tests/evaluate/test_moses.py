@@ -85,3 +85,22 @@ def test_moses_protocol_keys_and_values():
         assert key in r
     assert r["Filters"] == pytest.approx(1.0)
     assert r["SNN/Test"] == pytest.approx(np.mean([max(rdkit_tanimoto(g, x) for x in REF) for g in GEN]))
+
+
+def test_parallel_map_workers_inherit_items_instead_of_unpickling_them():
+    # a generated graph's tensors would pickle to one shared-memory file descriptor each on the way to a worker
+    # (scoring 10,000 generated molecules once failed with "Too many open files"); the pool sends indices only.
+    # Proof: neither the function (a lambda) nor the items (holding a lock) can be pickled, and the pool still works.
+    import threading
+
+    from graphgen.data.molecules import VOCABS, smiles_to_data
+    from graphgen.evaluate.molecules import gdss_outcome
+
+    graphs = [smiles_to_data(s, VOCABS["qm9"]) for s in ("CCO", "C1CC1N", "O=CC#N", "CC(F)C")] * 50
+    for g in graphs:
+        g.lock = threading.Lock()
+    fn = lambda g: gdss_outcome(g, VOCABS["qm9"])  # noqa: E731
+    pooled = moses.parallel_map(fn, graphs, n_jobs=2, min_parallel=1, progress=False)
+    serial = moses.parallel_map(fn, graphs, n_jobs=1, progress=False)
+    assert [o.smiles for o in pooled] == [o.smiles for o in serial]
+    assert pooled[0].smiles == "CCO" and pooled[1].smiles == "NC1CC1"
