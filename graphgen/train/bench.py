@@ -102,6 +102,7 @@ def run_encoders(args: argparse.Namespace) -> list[dict]:
 
 def run_generate(args: argparse.Namespace) -> dict:
     import torch
+    from torch_geometric.data import Data
 
     from graphgen.data.molecules import VOCABS
     from graphgen.evaluate.commands import format_table
@@ -127,18 +128,18 @@ def run_generate(args: argparse.Namespace) -> dict:
     if args.reuse_samples:
         if not samples_path.exists():
             raise SystemExit(f"graphgen bench generate: --reuse-samples but {samples_path} does not exist")
-        saved = torch.load(samples_path, weights_only=False)
+        saved = torch.load(samples_path, weights_only=True)  # plain tensors and numbers only: no code runs
         if saved["key"] != key:
             raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved['key']}, not {key}")
-        graphs, seconds = saved["graphs"], saved["seconds"]
+        graphs, seconds = [Data.from_dict(d) for d in saved["graphs"]], saved["seconds"]
         print(f"[bench] scoring {len(graphs)} saved samples from {samples_path}", file=sys.stderr)
     else:
         start = time.perf_counter()
         graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
                               batch_size=args.batch_size, progress=not args.no_progress)
         seconds = time.perf_counter() - start
-        samples_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"key": key, "graphs": graphs, "seconds": seconds}, samples_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": key, "graphs": [g.to_dict() for g in graphs], "seconds": seconds}, samples_path)
         print(f"[bench] saved the samples to {samples_path}", file=sys.stderr)
     protocol = args.protocol or GENERATION_PROTOCOLS[args.dataset]
     scores = evaluate_molecules(graphs, train=args.dataset, test=args.dataset, protocol=protocol,
