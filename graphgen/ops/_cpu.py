@@ -22,7 +22,7 @@ from numba.core import cgutils, types as nb_types
 from numba.extending import intrinsic
 from torch import Tensor
 
-from . import _autograd
+from . import _autograd, _memory
 from .graph import CSRGraph
 
 _MESSAGE = {"copy": 0, "mul": 1, "add_relu": 2}
@@ -460,7 +460,7 @@ def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):
     message in destination-sorted order, for :func:`add_relu_bwd_mask`."""
     _check(x)
     n_rows = indptr.numel() - 1
-    out = torch.empty((n_rows,) + tuple(x.shape[1:]), dtype=x.dtype)     # every kernel fills every row
+    out = _memory.empty((n_rows,) + tuple(x.shape[1:]), x.dtype)         # every kernel fills every row
     work = (col.numel() + n_rows) * math.prod(x.shape[1:])
     mean = reduce == "mean"
     # 1 / in-degree in x's dtype: a float64 scale would convert every element
@@ -473,7 +473,7 @@ def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):
         f = math.prod(x.shape[1:])                   # an explicit width: reshape(0, -1) is ambiguous
         e_np = _np(e).reshape(e.size(0), f) if relu else _dummy(x, 2)
         save_mask = save_mask and relu
-        mask = torch.empty((col.numel(), f) if save_mask else (0, 0), dtype=torch.bool)
+        mask = _memory.empty((col.numel(), f) if save_mask else (0, 0), torch.bool)
         _spmm_rows(work, _np(indptr), _np(col), _np(perm), _np(x).reshape(x.size(0), f), e_np, relu, mean,
                    inv_deg.numpy(), _scalar(0, x), save_mask, mask.numpy(), out.numpy().reshape(n_rows, f))
         return out, (mask if save_mask else None)
@@ -493,18 +493,18 @@ def add_relu_bwd_mask(graph, mask, g, need_x, need_e):
     g_np, zero = _np(g).reshape(n, f), _scalar(0, g)
     gx = ge = None
     if need_x:
-        gx = g.new_empty((graph.num_src_nodes, f))                          # the kernel zeroes each row
+        gx = _memory.empty((graph.num_src_nodes, f), g.dtype)              # the kernel zeroes each row
         _add_relu_bwd_mask((graph.num_edges + n) * f, _np(graph.t_indptr), _np(graph.t_col), _np(graph.t_pos),
                            mask.numpy(), g_np, zero, gx.numpy())
     if need_e:
-        ge = g.new_empty((graph.num_edges, f))                              # every row is written
+        ge = _memory.empty((graph.num_edges, f), g.dtype)                  # every row is written
         _add_relu_bwd_edge(graph.num_edges * f, _np(graph.edge_index[1]), _np(graph.pos), mask.numpy(), g_np,
                            zero, ge.numpy())
     return gx, ge
 
 
 def sddmm(indptr, col, perm, g, x):
-    gw = torch.empty((perm.numel(), x.size(1)), dtype=x.dtype)              # every edge is in one row
+    gw = _memory.empty((perm.numel(), x.size(1)), x.dtype)                  # every edge is in one row
     work = col.numel() * math.prod(x.shape[1:])
     _sddmm(work, _np(indptr), _np(col), _np(perm), _np(g), _np(x), gw.numpy())
     return gw
@@ -534,8 +534,8 @@ def attn_fwd(indptr, col, perm, q, k, v, b, scale):
     """``(out [N, H, D], p [E, H])``: the attention weights, destination-sorted, are what the backward pass needs."""
     _check(q)
     heads = q.size(1)
-    out = torch.empty_like(q)                                               # the kernel zeroes each row
-    p = torch.empty((perm.numel(), heads), dtype=q.dtype)
+    out = _memory.empty(tuple(q.shape), q.dtype)                            # the kernel zeroes each row
+    p = _memory.empty((perm.numel(), heads), q.dtype)
     work = 2 * col.numel() * math.prod(q.shape[1:])
     _attn_fwd(work, _np(indptr), _np(col), _np(perm), _np(q), _np(k), _np(v),
               _np(b) if b is not None else _dummy(q, 2), b is not None, _scalar(scale, q), _scalar(0, q),
@@ -547,8 +547,8 @@ def attn_bwd(graph, q, k, v, b, scale, out, p, dout, need_b=True):
     heads = q.size(1)
     n_edges = graph.num_edges
     dout = dout.to(q.dtype).contiguous()
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)  # the kernels zero each row
-    ds = torch.empty((n_edges, heads), dtype=q.dtype)          # original edge order: it is the bias gradient
+    dq, dk, dv = (_memory.empty(tuple(t.shape), t.dtype) for t in (q, k, v))  # the kernels zero each row
+    ds = _memory.empty((n_edges, heads), q.dtype)              # original edge order: it is the bias gradient
     delta = torch.empty((q.size(0), heads), dtype=q.dtype)
     sc, zero = _scalar(scale, q), _scalar(0, q)
     _attn_delta(out.numel(), _np(dout), _np(out), zero, delta.numpy())
