@@ -303,6 +303,10 @@ def main() -> None:
           f"{getattr(torch_scatter, '__version__', 'NOT INSTALLED: peer skipped')}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: compare ratios)")
+    from graphgen.ops import _memory
+    print(f"huge pages: graphgen's large kernel outputs {'on' if _memory.hugepages_enabled() else 'off'} "
+          f"(GRAPHGEN_HUGEPAGES), every torch buffer {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE') == '1' else 'off'} "
+          f"(THP_MEM_ALLOC_ENABLE)")
     bandwidth = copy_bandwidth_gbs()
     print(f"memory copy bandwidth (torch copy_, 512 MB, read+write): {bandwidth:.1f} GB/s")
 
