@@ -8,6 +8,9 @@ uniqueness, novelty, FCD, NSPDK MMD against the QM9 test split), plus the ratio 
         -n 1000 --threads 2 --json runs/pard_qm9/compare.json
 
 ``--pard``/``--sde`` take a saved-generator folder or a bundled model name; either may be omitted.
+``--pard-scores``/``--sde-scores`` take the JSON that ``graphgen bench generate`` wrote for the same model (e.g. the
+protocol's 10,000 samples): the metrics then come from that file and this run only times ``-n`` samples, so the speed
+columns can be measured on an idle machine without sampling 10,000 molecules again. The table says which.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--pard-scores", default=None, help="metrics from this `graphgen bench generate` JSON instead")
+    p.add_argument("--sde-scores", default=None, help="metrics from this `graphgen bench generate` JSON instead")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,21 +64,32 @@ def main() -> None:
     from graphgen.evaluate.molecules import evaluate_molecules
 
     rows = {}
-    for label, where in (("PARD", args.pard), ("SDE", args.sde)):
+    sources = {}
+    for label, where, saved in (("PARD", args.pard, args.pard_scores), ("SDE", args.sde, args.sde_scores)):
         if where is None:
             continue
         model = load(where)
         vocab = VOCABS[getattr(model.config, "vocab", None) or "qm9"] if label == "PARD" else getattr(model, "vocab", VOCABS["qm9"])
         m = measure(model, args.n, args.seed, args.batch_size)
-        scores = evaluate_molecules(m.pop("graphs"), train="qm9", test="qm9", protocol="gdss", vocab=vocab,
-                                    progress=False)
-        rows[label] = {"model": where, "params": sum(t.numel() for t in model.parameters()), **m, **scores}
+        graphs = m.pop("graphs")
+        if saved:
+            with open(saved) as f:
+                report = json.load(f)
+            scores = {k: v for k, v in report["scores"].items() if k not in ("sampling_seconds", "molecules_per_second")}
+            sources[label] = f"{saved} ({int(scores['samples'])} samples of {report['model']}, seed {report['seed']})"
+        else:
+            scores = evaluate_molecules(graphs, train="qm9", test="qm9", protocol="gdss", vocab=vocab, progress=False)
+            sources[label] = f"this run ({args.n} samples)"
+        rows[label] = {"model": where, "params": sum(t.numel() for t in model.parameters()), **m, **scores,
+                       "metrics_from": sources[label]}
         print(f"[{label}] {json.dumps({k: v for k, v in rows[label].items()}, default=str)}", flush=True)
 
-    keys = ["params", "nfe_per_graph", "mol_per_s", "validity_wo_correction", "validity", "uniqueness", "novelty",
+    keys = ["params", "nfe_per_graph", "mol_per_s", "validity_wo_correction", "validity", "connected", "uniqueness", "novelty",
             "fcd", "nspdk_mmd"]
     labels = list(rows) + ["GDSS paper"]
-    print(f"\nQM9, {args.n} samples each, seed {args.seed}, {args.threads} torch threads")
+    print(f"\nQM9; speed: {args.n} samples each, seed {args.seed}, {args.threads} torch threads; metrics from:")
+    for lab, src in sources.items():
+        print(f"  {lab}: {src}")
     print(f"{'metric':<24}" + "".join(f"{lab:>14}" for lab in labels) + ("  PARD/SDE" if len(rows) == 2 else ""))
     for k in keys:
         vals = [rows[lab].get(k, float("nan")) for lab in rows] + [PUBLISHED_GDSS.get(k, float("nan"))]
