@@ -30,6 +30,8 @@ class BundledModel:
 # name a user types -> bundled model. The only registry of bundled models.
 MODELS: dict[str, BundledModel] = {
     "qm9": BundledModel("qm9", "qm9", "PARD generator trained on QM9 (GDSS split, kekulized, no H); see its model card"),
+    "qm9-gdss": BundledModel("qm9_gdss", "qm9",
+                             "GDSS score-SDE generator trained on QM9 (GDSS split, kekulized, no H); see its model card"),
     "community_small-gdss": BundledModel("community_small_gdss", "community_small",
                                          "GDSS score-SDE generator trained on community_small; see its model card"),
     "ego_small-gdss": BundledModel("ego_small_gdss", "ego_small",
