@@ -5,7 +5,7 @@ the same seed, times the sampler (molecules per second, wall clock, ``--threads`
 GDSS protocol (validity w/o correction, NSPDK MMD, FCD, uniqueness, novelty) and prints one table with each row's
 speed-up and metric deltas relative to the 1000-step row (the peer), plus GDSS's published QM9 numbers.
 
-    python benchmarks/sampling.py --model runs/sde/qm9/final -n 1000 --steps 1000 500 200 100 --threads 2
+    python benchmarks/sampling.py --model qm9-gdss -n 1000 --steps 1000 500 200 100 --threads 2
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def pick(scores: dict, *names: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="saved generator folder (graphgen train sde --dataset qm9)")
+    p.add_argument("--model", required=True, help="saved generator folder (graphgen train sde --dataset qm9) or "
+                   "bundled name (qm9-gdss)")
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--steps", type=int, nargs="+", default=[1000, 500, 200, 100])
     p.add_argument("--method", default=None, help="pc | em | s4 (default: the model's sampler config)")
@@ -38,10 +39,10 @@ def main() -> None:
     args = p.parse_args()
 
     from graphgen.evaluate import evaluate_molecules
-    from graphgen.generate import load_generator
+    from graphgen.generate.commands import load_model
 
     torch.set_num_threads(args.threads)
-    model = load_generator(args.model)
+    model = load_model(args.model)                      # a saved folder or a bundled name (e.g. qm9-gdss)
     if getattr(model, "vocab", None) is None:
         raise SystemExit(f"{args.model} is not a molecule model")
     from graphgen.data.registry import load_dataset
