@@ -4,8 +4,12 @@ Each model samples ``-n`` molecules with the same seed and ``--threads`` torch t
 evaluations per graph, molecules per second (sampling only) and the GDSS-protocol metrics (validity w/o correction,
 uniqueness, novelty, FCD, NSPDK MMD against the QM9 test split), plus the ratio PARD / SDE for speed and NFE.
 
-    GRAPHGEN_DATA=/work/shared/data python benchmarks/generate_qm9.py --pard qm9 --sde runs/sde/qm9/final \
-        -n 1000 --threads 2 --json runs/pard_qm9/compare.json
+    GRAPHGEN_DATA=../shared/data python benchmarks/generate_qm9.py --pard qm9 --sde qm9-gdss \
+        -n 1000 --threads 2 --json runs/compare_qm9.json
+
+    # speed only, metrics from the protocol's 10,000-sample runs of `graphgen bench generate`:
+    GRAPHGEN_DATA=../shared/data python benchmarks/generate_qm9.py --pard qm9 --pard-scores PARD_10K.json \
+        --sde qm9-gdss --sde-scores GDSS_10K.json -n 300 --threads 2
 
 ``--pard``/``--sde`` take a saved-generator folder or a bundled model name; either may be omitted.
 ``--pard-scores``/``--sde-scores`` take the JSON that ``graphgen bench generate`` wrote for the same model (e.g. the
