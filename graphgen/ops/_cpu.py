@@ -232,7 +232,7 @@ def _add_relu_bwd_edge(dst, pos, mask, g, zero, ge):  # pragma: no cover - compi
     # random accesses are reads (g_i, and the mask row at the edge's destination-sorted position), which the CPU
     # overlaps with prefetch. Writing it from the source walk above put one random [F] row write per edge on the
     # critical path: on E=2M random edges, F=64, 2 threads, that fused walk took 650 ms, the two passes 130 + 400 ms
-    # (most of the 400 is first-touch page faults of the fresh 488 MB result).
+    # (most of the 400 was first-touch page faults of the fresh 488 MB result: it is now on huge pages, see _memory).
     n_edges = dst.shape[0]
     dim = g.shape[1]
     for eid in prange(n_edges):
