@@ -88,8 +88,8 @@ def main() -> None:
                        "metrics_from": sources[label]}
         print(f"[{label}] {json.dumps({k: v for k, v in rows[label].items()}, default=str)}", flush=True)
 
-    keys = ["params", "nfe_per_graph", "mol_per_s", "validity_wo_correction", "validity", "connected", "uniqueness", "novelty",
-            "fcd", "nspdk_mmd"]
+    keys = ["params", "nfe_per_graph", "mol_per_s", "validity_wo_correction", "validity", "connected", "uniqueness",
+            "novelty", "fcd", "nspdk_mmd"]
     labels = list(rows) + ["GDSS paper"]
     print(f"\nQM9; speed: {args.n} samples each, seed {args.seed}, {args.threads} torch threads; metrics from:")
     for lab, src in sources.items():

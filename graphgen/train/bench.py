@@ -147,7 +147,6 @@ def run_generate(args: argparse.Namespace) -> dict:
     scores = {"samples": len(graphs), "sampling_seconds": round(seconds, 1),
               "molecules_per_second": round(len(graphs) / seconds, 3), **scores}
     print(format_table(scores))
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": str(args.model), "dataset": args.dataset, "protocol": protocol, "seed": args.seed,
                "scores": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items()}}
     path.write_text(json.dumps(payload, indent=2) + "\n")

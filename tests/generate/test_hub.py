@@ -43,6 +43,16 @@ def test_qm9_loads_by_name_and_samples_valid_molecules():
     assert valid >= 12, f"only {valid}/16 bundled-model samples are valid without correction"
 
 
+def _loss_trained_and_at_init(model, graphs) -> tuple[float, float]:
+    """Denoising loss of the shipped weights and of a fresh init of the same config, with the same t and noise for
+    both (two seeds): the shipped weights must denoise far better than an init."""
+    fresh = type(model)(model.config).eval()
+    with torch.no_grad():
+        trained = sum(model.loss(graphs, generator=torch.Generator().manual_seed(s)) for s in range(2))
+        untrained = sum(fresh.loss(graphs, generator=torch.Generator().manual_seed(s)) for s in range(2))
+    return float(trained), float(untrained)
+
+
 @pytest.mark.parametrize("name,dataset", [("community_small-gdss", "community_small"), ("ego_small-gdss", "ego_small")])
 def test_bundled_gdss_models_are_trained_on_their_dataset(name, dataset):
     from graphgen.data.registry import load_dataset
@@ -53,10 +63,7 @@ def test_bundled_gdss_models_are_trained_on_their_dataset(name, dataset):
     train = [split[i] for i in range(len(split))]
     counts = torch.bincount(torch.tensor([g.num_nodes for g in train]), minlength=model.config.max_nodes + 1)
     torch.testing.assert_close(model.node_count_probs, counts.float() / counts.sum())  # sizes drawn like training
-    fresh = type(model)(model.config).eval()
-    with torch.no_grad():  # same t and noise for both: the shipped weights must denoise far better than an init
-        trained = sum(model.loss(train, generator=torch.Generator().manual_seed(s)) for s in range(2))
-        untrained = sum(fresh.loss(train, generator=torch.Generator().manual_seed(s)) for s in range(2))
+    trained, untrained = _loss_trained_and_at_init(model, train)
     assert trained < 0.25 * untrained, (float(trained), float(untrained))  # measured ratio about 0.08
 
 
@@ -68,10 +75,7 @@ def test_bundled_qm9_gdss_is_trained_on_qm9(shared_data):
     assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == "qm9"
     test = load_dataset("qm9", "test", data_dir=shared_data)
     graphs = [test[i] for i in range(0, len(test), len(test) // 256)][:256]
-    fresh = type(model)(model.config).eval()
-    with torch.no_grad():  # same t and noise for both: the shipped weights must denoise far better than an init
-        trained = sum(model.loss(graphs, generator=torch.Generator().manual_seed(s)) for s in range(2))
-        untrained = sum(fresh.loss(graphs, generator=torch.Generator().manual_seed(s)) for s in range(2))
+    trained, untrained = _loss_trained_and_at_init(model, graphs)
     assert trained < 0.5 * untrained, (float(trained), float(untrained))  # measured ratio about 0.18
     samples = model.sample(4, generator=torch.Generator().manual_seed(0), num_steps=20)  # a short run: format only
     vocab = VOCABS["qm9"]
