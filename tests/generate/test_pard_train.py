@@ -44,3 +44,37 @@ def test_train_checkpoint_and_resume(tmp_path, monkeypatch, capsys):
     assert state["step"] == 5
     assert load_generator(out / "last").config.hidden == 16
     assert "resuming from" in capsys.readouterr().out
+
+
+def test_cosine_lr_endpoints_and_midpoint():
+    assert pard_train.cosine_lr(10, 10, 20, 1e-3, 1e-5) == 1e-3
+    assert abs(pard_train.cosine_lr(15, 10, 20, 1e-3, 1e-5) - (1e-5 + 0.5 * (1e-3 - 1e-5))) < 1e-15
+    assert pard_train.cosine_lr(20, 10, 20, 1e-3, 1e-5) == 1e-5
+    assert pard_train.cosine_lr(99, 10, 20, 1e-3, 1e-5) == 1e-5  # clamped past the end
+
+
+def test_decay_to_logs_the_cosine_and_survives_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    out = tmp_path / "run"
+    common = ["train", "pard", "--dataset", "toy", "--out", str(out), "--batch-size", "4", "--hidden", "16",
+              "--edge-hidden", "8", "--num-layers", "1", "--heads", "2", "--num-steps", "3", "--log-every", "1"]
+    assert main(common + ["--max-steps", "2"]) == 0  # constant lr phase
+    assert main(common + ["--resume", "--max-steps", "4", "--lr", "1e-3", "--decay-to", "1e-5"]) == 0
+    state = json.loads((out / "last" / "state.json").read_text())
+    assert state["decay_start"] == 2
+    # the cool-down started at step 2 and continues on resume (start stays 2, end moves to 6)
+    assert main(common + ["--resume", "--max-steps", "6", "--lr", "1e-3", "--decay-to", "1e-5"]) == 0
+    lrs = [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
+    # row k logs the lr used for the step that ended at k+1
+    assert lrs[:2] == [5e-4, 5e-4]
+    assert lrs[2] == 1e-3  # step 2 -> 3 of the 2..4 curve: its start
+    assert abs(lrs[4] - pard_train.cosine_lr(4, 2, 6, 1e-3, 1e-5)) < 1e-15
+    assert lrs[5] == pard_train.cosine_lr(5, 2, 6, 1e-3, 1e-5) < lrs[4]
+
+
+def test_decay_to_needs_max_steps(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    with pytest.raises(SystemExit, match="--max-steps"):
+        main(["train", "pard", "--dataset", "toy", "--out", str(tmp_path / "r"), "--decay-to", "1e-5"])

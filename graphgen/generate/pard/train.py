@@ -10,11 +10,16 @@ Output folder (``--out``, default ``runs/pard_<dataset>``):
 ``--init qm9`` (or a folder) warm-starts from saved weights with a fresh optimiser; the architecture is the saved one.
 On ``--resume`` the architecture comes from ``last/config.json`` (its keys beat the command line); the budget
 arguments (``--minutes``, ``--max-steps``, ``--lr``, ...) come from the command line.
+
+The learning rate is constant unless ``--decay-to LR_MIN`` is given with ``--max-steps``: then it follows a cosine
+from ``--lr`` at the step where the decay was first requested down to ``LR_MIN`` at ``--max-steps`` (a cool-down
+phase; the start step is kept in ``state.json`` so a resumed run continues the same curve).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -39,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop at this optimiser step (total)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--decay-to", type=float, default=None, metavar="LR_MIN",
+                        help="cosine cool-down of the learning rate to LR_MIN at --max-steps (needs --max-steps)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the sampled weights")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -157,9 +164,19 @@ def _load_optimizer(model: PARDGenerator, opt: torch.optim.Optimizer, path: Path
             }
 
 
+def cosine_lr(step: int, start: int, end: int, lr: float, lr_min: float) -> float:
+    """Cosine cool-down: ``lr`` at ``step <= start``, ``lr_min`` at ``step >= end``, half a cosine in between."""
+    if end <= start:
+        return lr_min
+    frac = min(max((step - start) / (end - start), 0.0), 1.0)
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * frac))
+
+
 def run(args: argparse.Namespace) -> int:
     from torch_geometric.loader import DataLoader
 
+    if args.decay_to is not None and args.max_steps is None:
+        raise SystemExit("graphgen train pard: --decay-to needs --max-steps (the step where the cool-down ends)")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out or f"runs/pard_{args.dataset}")
@@ -197,6 +214,16 @@ def run(args: argparse.Namespace) -> int:
         _load_optimizer(model, opt, out / "last" / "optimizer.safetensors")
         ema.load_state_dict(load_file(str(out / "last" / "ema_shadow.safetensors")))
 
+    if args.decay_to is not None:
+        state.setdefault("decay_start", int(state["step"]))
+        print(f"[pard] cosine cool-down of the learning rate {args.lr:g} -> {args.decay_to:g} "
+              f"from step {state['decay_start']} to {args.max_steps}")
+
+    def lr_at(step: int) -> float:
+        if args.decay_to is None:
+            return args.lr
+        return cosine_lr(step, int(state["decay_start"]), args.max_steps, args.lr, args.decay_to)
+
     t0 = time.time()
     elapsed0 = float(state["elapsed"])
     last_ckpt = time.time()
@@ -208,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
         loader_gen = torch.Generator().manual_seed(args.seed * 7919 + int(state["epoch"]))
         loader = DataLoader(graphs, batch_size=args.batch_size, shuffle=True, generator=loader_gen, drop_last=True)
         for batch in loader:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(int(state["step"]))
             terms = model.loss_terms(batch, generator=gen)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -219,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
                 running[k] = running.get(k, 0.0) + float(v.detach())
             if state["step"] % args.log_every == 0:
                 row = {k: v / args.log_every for k, v in running.items()}
-                row.update(step=state["step"], epoch=state["epoch"], elapsed=round(elapsed0 + time.time() - t0, 1))
+                row.update(step=state["step"], epoch=state["epoch"], lr=opt.param_groups[0]["lr"], elapsed=round(elapsed0 + time.time() - t0, 1))
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 print(f"[pard] step {state['step']} loss {row['loss']:.4f} "
