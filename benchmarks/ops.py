@@ -159,6 +159,7 @@ def _peak_rss_mb(run: Callable[[], None]) -> float:
     """Rise of the peak resident set over ``run()`` (reset through /proc/self/clear_refs)."""
     gc.collect()
     _LIBC.malloc_trim(0)                    # give freed heap pages back, so the baseline is memory actually in use
+    ops.empty_cache()                       # and graphgen's cached kernel buffers: the run allocates them afresh
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
@@ -313,7 +314,8 @@ def main() -> None:
     from graphgen.ops import _memory
     print(f"huge pages: graphgen's large kernel outputs {'on' if _memory.hugepages_enabled() else 'off'} "
           f"(GRAPHGEN_HUGEPAGES), every torch buffer {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE') == '1' else 'off'} "
-          f"(THP_MEM_ALLOC_ENABLE)")
+          f"(THP_MEM_ALLOC_ENABLE); graphgen's buffer cache {_memory.POOL_MAX_BYTES >> 20} MB "
+          f"(GRAPHGEN_BUFFER_POOL_MB; 0 = off)")
     bandwidth = copy_bandwidth_gbs()
     print(f"memory copy bandwidth (torch copy_, 512 MB, read+write): {bandwidth:.1f} GB/s")
 

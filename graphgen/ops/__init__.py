@@ -27,6 +27,10 @@ Backends (``backend=`` argument, :func:`use_backend` context manager, or ``GRAPH
 - ``"triton"``: Triton kernels for CUDA tensors (CPU tensors only under ``TRITON_INTERPRET=1``),
 - ``"torch_scatter"``: gather + ``torch_scatter.segment_csr`` when torch_scatter is installed.
 
+The ``cpu`` backend's large outputs (>= 8 MB) live on huge pages and come from a small buffer cache that keeps freed
+blocks resident for the next call of the same size (``GRAPHGEN_BUFFER_POOL_MB``, default 2048, 0 = off);
+:func:`empty_cache` gives the free blocks back to the system (see ``graphgen/ops/_memory.py`` for the measurements).
+
 Default: ``"cpu"`` for CPU tensors, ``"triton"`` for CUDA tensors (``"torch_scatter"`` / ``"reference"`` if missing).
 """
 from __future__ import annotations
@@ -41,10 +45,11 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from ._memory import empty_cache
 from .graph import CSRGraph
 
-__all__ = ["BACKENDS", "CSRGraph", "MESSAGES", "REDUCES", "available_backends", "edge_attention", "fuse",
-           "gather_scatter", "get_backend", "scatter", "segment", "segment_softmax", "unfuse", "use_backend"]
+__all__ = ["BACKENDS", "CSRGraph", "MESSAGES", "REDUCES", "available_backends", "edge_attention", "empty_cache",
+           "fuse", "gather_scatter", "get_backend", "scatter", "segment", "segment_softmax", "unfuse", "use_backend"]
 
 BACKENDS = ("reference", "cpu", "triton", "torch_scatter")
 MESSAGES = ("copy", "mul", "add_relu")

@@ -8,13 +8,25 @@ the same allocate-and-fill then took about 100 ms. This is the per-buffer form o
 ``THP_MEM_ALLOC_ENABLE=1``; graphgen applies it only to its own kernel outputs of at least
 :data:`HUGEPAGE_MIN_BYTES`. The first huge-page allocation of a process can be slower (the kernel compacts memory
 once). ``GRAPHGEN_HUGEPAGES=0`` turns it off; on systems without ``madvise`` (not Linux, THP ``never``) it is a no-op.
+
+Even on huge pages, fresh memory is the slow part on a virtual machine: on the same machine, faulting in the 488 MB
+edge gradient took 90-120 ms on most calls and 850-960 ms on about one call in four (the host backing guest pages;
+no compaction stall was counted in ``/proc/vmstat``), which made ``add_relu`` forward+backward swing between 0.45 and
+1.1 s. So these buffers also come from a small **caching allocator**, the CPU counterpart of PyTorch's CUDA one: a
+buffer handed out by :func:`empty` goes back to a free list when the last tensor using it dies, and the next request
+of the same size (rounded up to 2 MiB) reuses its already-resident pages. Free buffers are kept up to
+``GRAPHGEN_BUFFER_POOL_MB`` (default 2048; ``0`` turns the cache off), and :func:`empty_cache` hands them all back to
+the system. A pooled tensor is an ordinary tensor except that its storage cannot be resized (``resize_`` raises).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import sys
+import threading
+import weakref
 
 import torch
 from torch import Tensor
@@ -58,10 +70,68 @@ def advise_hugepages(t: Tensor) -> bool:
     return hi > lo and _madvise(lo, hi - lo, _MADV_HUGEPAGE) == 0
 
 
+POOL_MAX_BYTES = int(float(os.environ.get("GRAPHGEN_BUFFER_POOL_MB", "2048")) * (1 << 20))
+_pool_lock = threading.RLock()          # re-entrant: a finalizer may run (and release) inside a locked section
+_free: dict[int, list[Tensor]] = {}     # block bytes -> free raw uint8 blocks, most recently freed last
+_free_bytes = 0
+
+
+def _release(raw: Tensor, block: int) -> None:
+    """A pooled tensor died: keep its block for reuse, unless the free list is full (then the memory goes back)."""
+    global _free_bytes
+    with _pool_lock:
+        if _free_bytes + block <= POOL_MAX_BYTES:
+            _free.setdefault(block, []).append(raw)
+            _free_bytes += block
+
+
+def _take(block: int) -> Tensor | None:
+    global _free_bytes
+    with _pool_lock:
+        blocks = _free.get(block)
+        if not blocks:
+            return None
+        _free_bytes -= block
+        return blocks.pop()
+
+
+def empty_cache() -> int:
+    """Give every free cached buffer back to the system; returns the bytes released."""
+    global _free_bytes
+    with _pool_lock:
+        released = _free_bytes
+        _free.clear()
+        _free_bytes = 0
+    return released
+
+
+def cached_bytes() -> int:
+    """Bytes held in free cached buffers."""
+    return _free_bytes
+
+
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """``torch.empty(shape, dtype=dtype)``, advised onto huge pages when it is at least :data:`HUGEPAGE_MIN_BYTES`.
-    Call it before the first write: the advice only changes how untouched pages are faulted in."""
-    t = torch.empty(shape, dtype=dtype)
-    if t.numel() * t.element_size() >= HUGEPAGE_MIN_BYTES:
+    """``torch.empty(shape, dtype=dtype)``; when it is at least :data:`HUGEPAGE_MIN_BYTES`, advised onto huge pages
+    and taken from (and later returned to) the buffer cache. Fresh blocks are advised before their first write: the
+    advice only changes how untouched pages are faulted in."""
+    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    if nbytes < HUGEPAGE_MIN_BYTES:
+        return torch.empty(shape, dtype=dtype)
+    if POOL_MAX_BYTES <= 0 or dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):  # no numpy dtype
+        t = torch.empty(shape, dtype=dtype)
         advise_hugepages(t)
-    return t
+        return t
+    block = -(-nbytes // _HUGE_PAGE) * _HUGE_PAGE
+    raw = _take(block)
+    if raw is None:
+        raw = torch.empty(block, dtype=torch.uint8)
+        advise_hugepages(raw)
+    # a fresh ndarray object owns this handout: torch.from_numpy keeps it alive exactly as long as the returned
+    # tensor's storage, so its finalizer is the signal that the block is free again
+    view = raw.numpy()[:nbytes].view(_np_dtype(dtype)).reshape(shape)
+    weakref.finalize(view, _release, raw, block)
+    return torch.from_numpy(view)
+
+
+def _np_dtype(dtype: torch.dtype):
+    return torch.empty(0, dtype=dtype).numpy().dtype

@@ -41,3 +41,80 @@ def test_advice_is_a_no_op_when_disabled(monkeypatch):
     monkeypatch.setattr(_memory, "_madvise", None)
     t = _memory.empty((_memory.HUGEPAGE_MIN_BYTES,), torch.uint8)
     assert not _memory.advise_hugepages(t) and not _memory.hugepages_enabled()
+
+
+BIG = (_memory.HUGEPAGE_MIN_BYTES // 4 + 100, )        # float32 elements: over the threshold, not a 2 MiB multiple
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """An empty buffer cache with room for a few big blocks, restored afterwards."""
+    monkeypatch.setattr(_memory, "POOL_MAX_BYTES", 8 * _memory.HUGEPAGE_MIN_BYTES)
+    monkeypatch.setattr(_memory, "_free", {})
+    monkeypatch.setattr(_memory, "_free_bytes", 0)
+    yield
+    _memory.empty_cache()
+
+
+def test_a_freed_buffer_is_reused_for_the_next_request(pool):
+    t = _memory.empty(BIG, torch.float32)
+    t.fill_(1.5)
+    ptr = t.data_ptr()
+    assert _memory.cached_bytes() == 0
+    del t
+    block = -(-BIG[0] * 4 // (2 << 20)) * (2 << 20)
+    assert _memory.cached_bytes() == block
+    u = _memory.empty((BIG[0] // 2, 2), torch.float32)      # same bytes, another shape
+    assert u.data_ptr() == ptr and u.shape == (BIG[0] // 2, 2) and u.dtype == torch.float32
+    assert _memory.cached_bytes() == 0
+
+
+def test_a_live_buffer_is_never_handed_out_twice(pool):
+    a = _memory.empty(BIG, torch.float32)
+    b = _memory.empty(BIG, torch.float32)
+    a.fill_(1.0)
+    b.fill_(2.0)
+    assert a.data_ptr() != b.data_ptr() and float(a.sum()) == BIG[0]
+    ptr_a = a.data_ptr()
+    view = a[10:20]                                           # a view keeps the block alive
+    del a
+    assert _memory.cached_bytes() == 0
+    c = _memory.empty(BIG, torch.float32)
+    assert c.data_ptr() not in (ptr_a, b.data_ptr())
+    del view
+    assert _memory.cached_bytes() > 0
+
+
+def test_cache_limit_and_empty_cache(pool, monkeypatch):
+    block = -(-BIG[0] * 4 // (2 << 20)) * (2 << 20)
+    monkeypatch.setattr(_memory, "POOL_MAX_BYTES", block)      # room for one block
+    a, b = _memory.empty(BIG, torch.float32), _memory.empty(BIG, torch.float32)
+    del a, b
+    assert _memory.cached_bytes() == block
+    assert _memory.empty_cache() == block and _memory.cached_bytes() == 0
+
+
+def test_cache_off_gives_plain_tensors(pool, monkeypatch):
+    monkeypatch.setattr(_memory, "POOL_MAX_BYTES", 0)
+    t = _memory.empty(BIG, torch.float64)
+    assert t.shape == BIG and t.dtype == torch.float64
+    del t
+    assert _memory.cached_bytes() == 0
+
+
+def test_pooled_gradients_flow_and_return_to_the_cache(pool):
+    from graphgen import ops
+
+    gen = torch.Generator().manual_seed(0)
+    n, e, f = 2_000, 40_000, 64                               # the [E, F] edge gradient is 10 MB: pooled
+    edge_index = torch.randint(0, n, (2, e), generator=gen)
+    graph = ops.CSRGraph.from_edge_index(edge_index, n, cache=False)
+    x = torch.randn(n, f, generator=gen, requires_grad=True)
+    ea = torch.randn(e, f, generator=gen, requires_grad=True)
+    out = ops.gather_scatter(x, graph, edge_attr=ea, message="add_relu", backend="cpu")
+    out.backward(torch.ones_like(out))
+    ref = torch.relu(x[edge_index[0]] + ea) > 0                # d out.sum() / d e_ij = relu'(x_j + e_ij)
+    assert torch.equal(ea.grad, ref.float())
+    ea.grad = None
+    del out
+    assert _memory.cached_bytes() >= e * f * 4                 # the gradient's (and the mask's) blocks came back
