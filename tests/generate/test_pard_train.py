@@ -78,3 +78,31 @@ def test_decay_to_needs_max_steps(tmp_path, monkeypatch):
     monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
     with pytest.raises(SystemExit, match="--max-steps"):
         main(["train", "pard", "--dataset", "toy", "--out", str(tmp_path / "r"), "--decay-to", "1e-5"])
+
+
+def test_select_keeps_the_lowest_mmd_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    out = tmp_path / "run"
+    assert main(["train", "pard", "--dataset", "toy", "--out", str(out), "--batch-size", "4", "--hidden", "16",
+                 "--edge-hidden", "8", "--num-layers", "1", "--heads", "2", "--num-steps", "3", "--log-every", "1",
+                 "--max-steps", "3", "--checkpoint-minutes", "0", "--select", "--select-samples", "4"]) == 0
+    rows = [json.loads(line) for line in (out / "selection.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]              # checkpoint-minutes 0: a selection after every step
+    for r in rows:
+        assert r["score"] == r["degree"] + r["clustering"] + r["orbit"] >= 0
+    best = json.loads((out / "best" / "selection.json").read_text())
+    assert best["score"] == min(r["score"] for r in rows) and best["reference"] == "training graphs"
+    # best/ is a loadable model, and the running-best flags agree with the scores
+    assert load_generator(out / "best").config.hidden == 16
+    running = float("inf")
+    for r in rows:
+        assert r["best"] == (r["score"] < running)
+        running = min(running, r["score"])
+
+
+def test_select_refuses_molecule_datasets(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), "qm9"))
+    with pytest.raises(SystemExit, match="not for molecule datasets"):
+        main(["train", "pard", "--dataset", "qm9", "--out", str(tmp_path / "r"), "--select"])
