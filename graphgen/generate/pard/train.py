@@ -276,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed * 1000003 + int(state["step"]))
     done = False
     running: dict[str, float] = {}
+    running_steps = 0                        # steps in ``running`` (fewer than --log-every right after a resume)
     while not done:
         loader_gen = torch.Generator().manual_seed(args.seed * 7919 + int(state["epoch"]))
         loader = DataLoader(graphs, batch_size=args.batch_size, shuffle=True, generator=loader_gen, drop_last=True)
@@ -291,14 +292,16 @@ def run(args: argparse.Namespace) -> int:
             state["step"] += 1
             for k, v in terms.items():
                 running[k] = running.get(k, 0.0) + float(v.detach())
+            running_steps += 1
             if state["step"] % args.log_every == 0:
-                row = {k: v / args.log_every for k, v in running.items()}
-                row.update(step=state["step"], epoch=state["epoch"], lr=opt.param_groups[0]["lr"], elapsed=round(elapsed0 + time.time() - t0, 1))
+                row = {k: v / running_steps for k, v in running.items()}
+                row.update(step=state["step"], epoch=state["epoch"], lr=opt.param_groups[0]["lr"],
+                           elapsed=round(elapsed0 + time.time() - t0, 1))
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 print(f"[pard] step {state['step']} loss {row['loss']:.4f} "
                       f"(node {row['node_ce']:.3f} edge {row['edge_ce']:.3f} size {row['size_ce']:.3f})", flush=True)
-                running = {}
+                running, running_steps = {}, 0
             out_of_time = time.time() - t0 > args.minutes * 60
             out_of_steps = args.max_steps is not None and state["step"] >= args.max_steps
             if time.time() - last_ckpt > args.checkpoint_minutes * 60 or out_of_time or out_of_steps:
