@@ -116,13 +116,16 @@ def test_gather_scatter_gradcheck(backend, message, reduce):
     assert torch.autograd.gradcheck(fn, (x, *kwargs.values()), fast_mode=backend == "triton")
 
 
+@pytest.mark.parametrize("parallel,prefetch", [(True, True), (True, False), (False, True)])
 @pytest.mark.parametrize("message", ops.MESSAGES)
 @pytest.mark.parametrize("reduce", ops.REDUCES)
-def test_cpu_parallel_kernels_match_reference(monkeypatch, message, reduce):
-    # CI runs one thread, where the cpu backend always takes the serial kernels: force the prange ones here
+def test_cpu_kernel_variants_match_reference(monkeypatch, message, reduce, parallel, prefetch):
+    # CI runs one thread on small graphs, where the cpu backend always takes the serial kernels without software
+    # prefetch: force the prange and the prefetching variants here
     from graphgen.ops import _cpu
 
-    monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0 if parallel else 1 << 62)
+    monkeypatch.setattr(_cpu, "PREFETCH_MIN_WORK", 0 if prefetch else 1 << 62)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
