@@ -117,7 +117,8 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
     if nbytes < HUGEPAGE_MIN_BYTES:
         return torch.empty(shape, dtype=dtype)
-    if POOL_MAX_BYTES <= 0 or dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):  # no numpy dtype
+    np_dtype = _np_dtype(dtype)
+    if POOL_MAX_BYTES <= 0 or np_dtype is None:
         t = torch.empty(shape, dtype=dtype)
         advise_hugepages(t)
         return t
@@ -128,10 +129,14 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         advise_hugepages(raw)
     # a fresh ndarray object owns this handout: torch.from_numpy keeps it alive exactly as long as the returned
     # tensor's storage, so its finalizer is the signal that the block is free again
-    view = raw.numpy()[:nbytes].view(_np_dtype(dtype)).reshape(shape)
+    view = raw.numpy()[:nbytes].view(np_dtype).reshape(shape)
     weakref.finalize(view, _release, raw, block)
     return torch.from_numpy(view)
 
 
 def _np_dtype(dtype: torch.dtype):
-    return torch.empty(0, dtype=dtype).numpy().dtype
+    """numpy's dtype for ``dtype``, or None where numpy has none (bfloat16, float8, ...: those bypass the cache)."""
+    try:
+        return torch.empty(0, dtype=dtype).numpy().dtype
+    except TypeError:
+        return None

@@ -118,3 +118,10 @@ def test_pooled_gradients_flow_and_return_to_the_cache(pool):
     ea.grad = None
     del out
     assert _memory.cached_bytes() >= e * f * 4                 # the gradient's (and the mask's) blocks came back
+
+
+def test_dtypes_without_a_numpy_twin_bypass_the_cache(pool):
+    t = _memory.empty(BIG, torch.bfloat16)
+    assert t.shape == BIG and t.dtype == torch.bfloat16
+    del t
+    assert _memory.cached_bytes() == 0
