@@ -71,8 +71,8 @@ class _kernel:
 # PREFETCH edges ahead while it works on the current one. A prefetch never faults and never changes a result.
 PREFETCH = 8
 # ... but only on large inputs. A batch of small graphs (ZINC: 512 molecules, E=25k, F=64) reads rows that are close
-# together and already cached, where the prefetch instructions are pure overhead: its sum forward took 0.47 ms with
-# them and 0.30 ms without (serial). Below this many scalar updates the kernels are compiled without prefetch.
+# together and already cached, where the prefetch instructions are pure overhead: its sum forward took 0.46 ms with
+# them and 0.27 ms without (serial). Below this many scalar updates the kernels are compiled without prefetch.
 PREFETCH_MIN_WORK = 1 << 22
 
 
