@@ -106,3 +106,15 @@ def test_select_refuses_molecule_datasets(tmp_path, monkeypatch):
     monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), "qm9"))
     with pytest.raises(SystemExit, match="not for molecule datasets"):
         main(["train", "pard", "--dataset", "qm9", "--out", str(tmp_path / "r"), "--select"])
+
+
+def test_keep_checkpoints_writes_one_loadable_ema_per_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    out = tmp_path / "run"
+    assert main(["train", "pard", "--dataset", "toy", "--out", str(out), "--batch-size", "4", "--hidden", "16",
+                 "--edge-hidden", "8", "--num-layers", "1", "--heads", "2", "--num-steps", "3", "--log-every", "1",
+                 "--max-steps", "2", "--checkpoint-minutes", "0", "--keep-checkpoints"]) == 0
+    assert sorted(p.name for p in out.glob("ema_*")) == ["ema_1", "ema_2"]
+    first, second, last = (load_generator(out / name).state_dict() for name in ("ema_1", "ema_2", "ema"))
+    assert all(torch.equal(second[k], last[k]) for k in last)            # ema_2 is the final EMA
+    assert any(not torch.equal(first[k], last[k]) for k in last)         # ema_1 is the EMA after step 1, kept apart

@@ -5,7 +5,9 @@ Output folder (``--out``, default ``runs/pard_<dataset>``):
 - ``last/``: live weights + ``config.json`` (loadable by ``from_pretrained``), ``optimizer.safetensors`` (AdamW
   moments, flattened) and ``state.json`` (step, epoch, elapsed seconds, data-loader seed);
 - ``ema/``: the exponential moving average of the weights (the model to sample from), same format;
-- ``log.jsonl``: one line of loss terms every ``--log-every`` steps.
+- ``log.jsonl``: one line of loss terms every ``--log-every`` steps;
+- with ``--keep-checkpoints``, ``ema_<step>/`` for every checkpoint (a later checkpoint that scores worse does not
+  overwrite a better one: on community_small a test-best EMA was lost that way).
 
 ``--init qm9`` (or a folder) warm-starts from saved weights with a fresh optimiser; the architecture is the saved one.
 On ``--resume`` the architecture comes from ``last/config.json`` (its keys beat the command line); the budget
@@ -59,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", action="store_true",
                         help="keep the EMA checkpoint with the lowest MMD to the training graphs in <out>/best "
                              "(generic graphs; see the module docstring)")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="also keep every checkpoint's EMA weights as <out>/ema_<step> (small models: ~1 MB each)")
     parser.add_argument("--select-samples", type=int, default=None,
                         help="graphs per selection draw (default: the training-set size, at most 256)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
@@ -312,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
                 state["elapsed"] = round(elapsed0 + time.time() - t0, 1)
                 _save(model, ema, opt, state, out)
                 print(f"[pard] checkpoint at step {state['step']} -> {out}", flush=True)
+                if args.keep_checkpoints:
+                    shutil.copytree(out / "ema", out / f"ema_{state['step']}", dirs_exist_ok=True)
                 if args.select:
                     n_sel = args.select_samples or min(len(graphs), 256)
                     row = select_checkpoint(ema.averaged_copy(model), graphs, state, out, n_sel)
