@@ -114,7 +114,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     """``torch.empty(shape, dtype=dtype)``; when it is at least :data:`HUGEPAGE_MIN_BYTES`, advised onto huge pages
     and taken from (and later returned to) the buffer cache. Fresh blocks are advised before their first write: the
     advice only changes how untouched pages are faulted in."""
-    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < HUGEPAGE_MIN_BYTES:
         return torch.empty(shape, dtype=dtype)
     np_dtype = _np_dtype(dtype)

@@ -60,6 +60,7 @@ def test_a_freed_buffer_is_reused_for_the_next_request(pool):
     t = _memory.empty(BIG, torch.float32)
     t.fill_(1.5)
     ptr = t.data_ptr()
+    assert not t.untyped_storage().resizable()                # pooled: a view of a cached block
     assert _memory.cached_bytes() == 0
     del t
     block = -(-BIG[0] * 4 // (2 << 20)) * (2 << 20)
@@ -98,6 +99,7 @@ def test_cache_off_gives_plain_tensors(pool, monkeypatch):
     monkeypatch.setattr(_memory, "POOL_MAX_BYTES", 0)
     t = _memory.empty(BIG, torch.float64)
     assert t.shape == BIG and t.dtype == torch.float64
+    assert t.untyped_storage().resizable()                    # a plain torch allocation, not a pooled numpy view
     del t
     assert _memory.cached_bytes() == 0
 
@@ -123,5 +125,6 @@ def test_pooled_gradients_flow_and_return_to_the_cache(pool):
 def test_dtypes_without_a_numpy_twin_bypass_the_cache(pool):
     t = _memory.empty(BIG, torch.bfloat16)
     assert t.shape == BIG and t.dtype == torch.bfloat16
+    assert t.untyped_storage().resizable()
     del t
     assert _memory.cached_bytes() == 0

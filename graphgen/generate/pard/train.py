@@ -200,9 +200,7 @@ def select_checkpoint(sampler: PARDGenerator, graphs: list, state: dict, out: Pa
     its MMD sum beats the best so far. Returns the scores row (also appended to ``selection.jsonl``)."""
     from graphgen.evaluate import evaluate_graphs
 
-    sampler.eval()
-    with torch.no_grad():
-        samples = sampler.sample(num_samples, generator=torch.Generator().manual_seed(seed))
+    samples = sampler.sample(num_samples, generator=torch.Generator().manual_seed(seed))   # no_grad, eval mode
     scores = evaluate_graphs(samples, graphs, protocol="gdss", progress=False, num_workers=0)
     row = {"step": int(state["step"]), **{k: float(scores[k]) for k in SELECT_STATS}}
     row["score"] = sum(row[k] for k in SELECT_STATS)
@@ -324,7 +322,6 @@ def run(args: argparse.Namespace) -> int:
                     print(f"[pard] selection at step {row['step']}: " + " ".join(
                         f"{k} {row[k]:.4f}" for k in SELECT_STATS) + (" (best so far -> best/)" if row["best"] else ""),
                         flush=True)
-                    model.train()
                 last_ckpt = time.time()
             if out_of_time or out_of_steps:
                 done = True
