@@ -315,3 +315,79 @@ def test_small_block_products_match_einsum(monkeypatch):
         torch.testing.assert_close(got_large, want)
     # hand-checked entry: out[0, 1, 2, 3] = sum_c x[0, 1, c, 3] * y[0, c, 2, 3]
     assert torch.isclose(small[0][0, 1, 2, 3], (x[0, 1, :, 3] * y[0, :, 2, 3]).sum())
+
+
+# -- next-block head: degree given size ------------------------------------------------------------------------------
+def path(n: int) -> Data:
+    e = torch.tensor([list(range(n - 1)), list(range(1, n))])
+    return Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n)
+
+
+def cycle(n: int) -> Data:
+    e = torch.tensor([list(range(n)), [(i + 1) % n for i in range(n)]])
+    return Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n)
+
+
+def test_block_head_terms_equal_those_of_the_full_loss():
+    """The real-only pass gives the same block summaries as the parallel training forward (real nodes never see
+    virtual ones), so the heads-only loss equals the size/degree terms of the full loss."""
+    model = molecule_model()
+    batch = Batch.from_data_list([model.prepare(g) for g in molecules()])
+    full = model.loss_terms(batch, generator=torch.Generator().manual_seed(0))
+    heads = model.block_head_loss_terms(batch)
+    torch.testing.assert_close(heads["size_ce"], full["size_ce"])
+    torch.testing.assert_close(heads["degree_ce"], full["degree_ce"])
+    heads["loss"].backward()
+    trunk = model.network.layers[0]
+    assert all(p.grad is None for p in trunk.parameters())  # no gradient reaches the denoiser
+    assert model.network.degree_size_embed.weight.grad is not None
+
+
+def test_old_config_loads_independent_head_and_upgrade_starts_equal():
+    model = plain_model(degree_given_size=False)
+    d = model.config_dict()
+    del d["degree_given_size"]  # a config.json written before the field existed
+    assert PARDGenerator.config_from_dict(d).degree_given_size is False
+    assert model.network.degree_size_embed is None
+    new = model.with_joint_block_head()
+    assert new.config.degree_given_size and new.with_joint_block_head() is new
+    summary = torch.randn(5, 32)
+    size = torch.tensor([0, 1, 2, 3, 6])
+    torch.testing.assert_close(new.network.degree_logits(summary, size), model.network.degree_logits(summary, size))
+    torch.testing.assert_close(new.network.size_logits(summary), model.network.size_logits(summary))
+
+
+def test_joint_head_learns_degree_given_size_and_sampler_uses_it():
+    """First blocks of a path of 3 / path of 4 / triangle are (size, degree) = (1, 0) / (2, 1) / (3, 2): one start
+    token, so an independent degree head can only learn the marginal, the joint head the exact pairs. Every block
+    the sampler then builds is conditioned on the degree that goes with its size."""
+    graphs = [path(3), path(4), cycle(3)]
+    model = plain_model(max_nodes=4, max_block_size=3, max_degree=2)
+    data = [model.prepare(g) for g in graphs]
+    model.set_marginals(data)
+    heads = [p for n, p in model.named_parameters()
+             if n.startswith(("network.start", "network.size_head", "network.degree"))]
+    opt = torch.optim.Adam(heads, lr=1e-2)
+    batch = Batch.from_data_list(data)
+    for _ in range(150):
+        loss = model.block_head_loss_terms(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    start = model.network.start.expand(3, -1)
+    with torch.no_grad():
+        p_deg = torch.softmax(model.network.degree_logits(start, torch.tensor([1, 2, 3])), -1)
+    assert (p_deg.diagonal() > 0.9).all(), p_deg  # size 1 -> degree 0, 2 -> 1, 3 -> 2
+
+    seen = []
+    denoise = model.network.denoise_virtual
+
+    def record(cache, m_r, xv, evr, evv, mv, tv, sv, dv):
+        if m_r.size(1) == 0:  # first block
+            seen.append(torch.stack([sv[:, 0], dv[:, 0]], 1))
+        return denoise(cache, m_r, xv, evr, evv, mv, tv, sv, dv)
+
+    model.network.denoise_virtual = record
+    model.sample(40, generator=torch.Generator().manual_seed(0))
+    pairs = torch.cat(seen).unique(dim=0).tolist()
+    assert set(map(tuple, pairs)) <= {(1, 0), (2, 1), (3, 2)}, pairs

@@ -118,3 +118,45 @@ def test_keep_checkpoints_writes_one_loadable_ema_per_checkpoint(tmp_path, monke
     first, second, last = (load_generator(out / name).state_dict() for name in ("ema_1", "ema_2", "ema"))
     assert all(torch.equal(second[k], last[k]) for k in last)            # ema_2 is the final EMA
     assert any(not torch.equal(first[k], last[k]) for k in last)         # ema_1 is the EMA after step 1, kept apart
+
+
+def test_heads_only_upgrades_old_model_and_trains_only_the_heads(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    from graphgen.generate.pard.model import PARDConfig, PARDGenerator
+
+    base = tmp_path / "base"
+    torch.manual_seed(0)
+    old = PARDGenerator(PARDConfig(num_node_types=1, num_edge_types=2, vocab=None, hidden=16, edge_hidden=8,
+                                   num_layers=1, heads=2, num_steps=3, max_block_size=6, max_degree=2, max_nodes=6,
+                                   degree_given_size=False))
+    old.save_pretrained(base / "ema")
+    cfg = json.loads((base / "ema" / "config.json").read_text())
+    del cfg["degree_given_size"]  # as written before the joint head existed
+    (base / "ema" / "config.json").write_text(json.dumps(cfg))
+    common = ["train", "pard", "--dataset", "toy", "--batch-size", "4", "--log-every", "1"]
+    out = tmp_path / "heads"
+    assert main(common + ["--out", str(out), "--init", str(base / "ema"), "--heads-only", "--max-steps", "3",
+                          "--lr", "1e-2"]) == 0
+    before = load_file(str(base / "ema" / "model.safetensors"))
+    after = load_file(str(out / "last" / "model.safetensors"))
+    assert json.loads((out / "last" / "config.json").read_text())["degree_given_size"] is True
+    head = ("network.start", "network.size_head.", "network.degree_head.", "network.degree_size_embed.")
+    for name, value in after.items():
+        if name.startswith(head):
+            continue
+        torch.testing.assert_close(value, before[name], msg=name)  # the denoiser is frozen
+    assert not torch.equal(after["network.size_head.0.weight"], before["network.size_head.0.weight"])
+    assert after["network.degree_size_embed.weight"].abs().sum() > 0
+    row = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert set(row) >= {"size_ce", "degree_ce", "loss"} and "node_ce" not in row
+    assert json.loads((out / "last" / "state.json").read_text())["heads_only"] is True
+
+
+def test_heads_only_needs_a_model(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(pard_train, "load_split", lambda name, split, data_dir: (cycles_and_paths(), None))
+    with pytest.raises(SystemExit, match="--init"):
+        main(["train", "pard", "--dataset", "toy", "--out", str(tmp_path / "r"), "--heads-only"])

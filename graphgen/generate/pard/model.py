@@ -21,6 +21,7 @@ directions, ``edge_attr`` bond type 0/1/2 = edge class 1/2/3 here, ``charge`` ze
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -61,6 +62,9 @@ class PARDConfig:
     vlb_weight: float = 1.0
     ce_weight: float = 0.1
     size_weight: float = 1.0
+    # p(degree | size, prefix) instead of two independent heads. Configs saved before this field existed load with
+    # False (PARDGenerator.config_from_dict), the head they were trained with.
+    degree_given_size: bool = True
 
     def __post_init__(self) -> None:
         if self.noise not in ("marginal", "uniform"):
@@ -105,7 +109,7 @@ class PARDGenerator(Generator):
         c = config
         self.network = PARDNetwork(
             c.num_node_types, c.num_edge_types, c.hidden, c.edge_hidden, c.num_layers, c.heads, c.num_steps,
-            c.max_block_size, c.max_degree, c.dropout,
+            c.max_block_size, c.max_degree, c.dropout, c.degree_given_size,
         )
         self.node_diffusion = CategoricalDiffusion(c.num_node_types, c.num_steps, torch.ones(c.num_node_types))
         self.edge_diffusion = CategoricalDiffusion(c.num_edge_types, c.num_steps, torch.ones(c.num_edge_types))
@@ -114,6 +118,26 @@ class PARDGenerator(Generator):
         c = self.config
         return (f"{type(self).__name__}(vocab={c.vocab}, max_hops={c.max_hops}, T={c.num_steps}, noise={c.noise}, "
                 f"network={self.network!r}, params={self.num_parameters()})")
+
+    @classmethod
+    def config_from_dict(cls, d: dict[str, Any]) -> PARDConfig:
+        """As the base class, except that a config without ``degree_given_size`` (saved before the joint head
+        existed) gets ``False``: the independent size and degree heads its weights were trained with."""
+        d = dict(d)
+        d.setdefault("degree_given_size", False)
+        return super().config_from_dict(d)
+
+    def with_joint_block_head(self) -> "PARDGenerator":
+        """This model with ``degree_given_size=True``: same weights plus a zero-initialised size embedding in the
+        degree head (so it starts as the independent head). ``self`` if it already has one. Train the heads
+        afterwards (``graphgen train pard --init ... --heads-only``)."""
+        if self.config.degree_given_size:
+            return self
+        new = type(self)(dataclasses.replace(self.config, degree_given_size=True))
+        missing, unexpected = new.load_state_dict(self.state_dict(), strict=False)
+        if unexpected or set(missing) != {"network.degree_size_embed.weight"}:
+            raise RuntimeError(f"upgrading the block head: missing {missing}, unexpected {unexpected}")
+        return new
 
     # -- data ---------------------------------------------------------------------------------------------------
     def prepare(self, data: Data) -> Data:
@@ -225,18 +249,40 @@ class PARDGenerator(Generator):
         # next-block size and degree: prefix k = 0 (start token) .. num_blocks
         num_blocks = Bk.max(dim=1).values  # [B]
         prefix = torch.cat([self.network.start.expand(B, 1, -1), summary], 1)  # [B, L+1, H]
-        size_logits, degree_logits = self.network.size_logits(prefix)
-        k = torch.arange(L + 1)
-        has = k.unsqueeze(0) <= num_blocks.unsqueeze(1)  # [B, L+1]
-        size_t, degree_t = sizes[:, 1:], degrees[:, 1:]  # target of prefix k is block k+1
-        ce = torch.nn.functional.cross_entropy
-        out["size_ce"] = ce(size_logits[has], size_t[has].clamp(max=c.max_block_size))
-        out["degree_ce"] = ce(degree_logits[has], degree_t[has].clamp(max=c.max_degree))
+        out.update(self._block_head_terms(prefix, sizes, degrees, num_blocks))
         out["loss"] = (
             c.vlb_weight * (out["node_vlb"] + out["edge_vlb"])
             + c.ce_weight * (out["node_ce"] + out["edge_ce"])
             + c.size_weight * (out["size_ce"] + out["degree_ce"])
         )
+        return out
+
+    def _block_head_terms(self, prefix: Tensor, sizes: Tensor, degrees: Tensor, num_blocks: Tensor
+                          ) -> dict[str, Tensor]:
+        """Cross-entropy of the next-block size and degree heads. ``prefix`` ``[B, L+1, H]`` holds the start token
+        and the summaries of blocks 1..L; the target of prefix ``k`` is block ``k+1`` (size 0 = stop). The degree
+        head is teacher-forced with the true size."""
+        c = self.config
+        k = torch.arange(prefix.size(1))
+        has = k.unsqueeze(0) <= num_blocks.unsqueeze(1)  # [B, L+1]
+        size_t = sizes[:, 1:].clamp(max=c.max_block_size)
+        degree_t = degrees[:, 1:].clamp(max=c.max_degree)
+        size_logits = self.network.size_logits(prefix)
+        degree_logits = self.network.degree_logits(prefix, size_t)
+        ce = torch.nn.functional.cross_entropy
+        return {"size_ce": ce(size_logits[has], size_t[has]), "degree_ce": ce(degree_logits[has], degree_t[has])}
+
+    def block_head_loss_terms(self, batch: Batch) -> dict[str, Tensor]:
+        """Size and degree cross-entropies only, from a real-node pass with no gradient into the trunk (for
+        ``--heads-only`` training of the block heads on a frozen denoiser); ``"loss"`` is their weighted sum."""
+        X, E, Bk, mask = self._dense(batch)
+        L = int(Bk.max())
+        with torch.no_grad():
+            summary, _ = self.network.real_pass(X, self._with_diagonal(E), Bk, mask)
+        sizes, degrees = _block_stats(E, Bk, mask, L)
+        prefix = torch.cat([self.network.start.expand(X.size(0), 1, -1), summary], 1)
+        out = self._block_head_terms(prefix, sizes, degrees, Bk.max(dim=1).values)
+        out["loss"] = self.config.size_weight * (out["size_ce"] + out["degree_ce"])
         return out
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
@@ -246,12 +292,13 @@ class PARDGenerator(Generator):
     # -- sampling -----------------------------------------------------------------------------------------------
     def _next_block(self, summary: Tensor, generator: torch.Generator | None, *, first: bool = False
                     ) -> tuple[Tensor, Tensor]:
-        size_logits, degree_logits = self.network.size_logits(summary)
+        size_logits = self.network.size_logits(summary)
         if first:  # a graph has at least one node: the first block cannot be "stop"
             size_logits = size_logits.clone()
             size_logits[..., 0] = float("-inf")
         size = sample_categorical(torch.softmax(size_logits, -1), generator)
-        degree = sample_categorical(torch.softmax(degree_logits, -1), generator)
+        # joint draw: the degree given the size just drawn (the independent head ignores ``size``)
+        degree = sample_categorical(torch.softmax(self.network.degree_logits(summary, size), -1), generator)
         return size, degree
 
     @torch.no_grad()

@@ -248,6 +248,8 @@ class PARDNetwork(nn.Module):
         num_steps: ``T`` of the diffusion (for the time embedding).
         max_block_size: largest block size (size classes ``0..max_block_size``, 0 = stop).
         max_degree: largest block degree (degree classes ``0..max_degree``).
+        degree_given_size: the degree head also sees the next block's size (``p(degree | size, prefix)``), so that
+            sampling draws the pair jointly; ``False`` is the earlier, independent head (kept to load old models).
 
     Forward shapes: ``node_type``, ``block``, ``t``, ``cond_size``, ``cond_degree`` long ``[B, M]``; ``virtual``,
     ``node_mask`` bool ``[B, M]``; ``edge_type`` long ``[B, M, M]`` (class ``Ke`` marks the diagonal).
@@ -267,6 +269,7 @@ class PARDNetwork(nn.Module):
         max_block_size: int,
         max_degree: int,
         dropout: float = 0.0,
+        degree_given_size: bool = True,
     ) -> None:
         super().__init__()
         self.num_node_types, self.num_edge_types = num_node_types, num_edge_types
@@ -285,6 +288,9 @@ class PARDNetwork(nn.Module):
         self.start = nn.Parameter(torch.zeros(hidden))
         self.size_head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, max_block_size + 1))
         self.degree_head = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, max_degree + 1))
+        # size of the block whose degree is predicted, added to the summary (zero at init: an upgraded old head
+        # starts out as the independent one)
+        self.degree_size_embed = nn.Embedding(max_block_size + 1, hidden) if degree_given_size else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -292,6 +298,8 @@ class PARDNetwork(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
         nn.init.normal_(self.start, std=0.02)
+        if self.degree_size_embed is not None:
+            nn.init.zeros_(self.degree_size_embed.weight)
 
     def __repr__(self) -> str:
         return (
@@ -383,6 +391,14 @@ class PARDNetwork(nn.Module):
         vv_logits = 0.5 * (vv_logits + vv_logits.transpose(1, 2))
         return self.node_head(hv), vr_logits, vv_logits
 
-    def size_logits(self, summary: Tensor) -> tuple[Tensor, Tensor]:
-        """Next-block (size, degree) logits from block summaries ``[*, H]`` (use ``self.start`` for the first block)."""
-        return self.size_head(summary), self.degree_head(summary)
+    def size_logits(self, summary: Tensor) -> Tensor:
+        """Next-block size logits ``[*, max_block_size + 1]`` (class 0 = stop) from block summaries ``[*, H]`` (use
+        ``self.start`` for the first block)."""
+        return self.size_head(summary)
+
+    def degree_logits(self, summary: Tensor, size: Tensor) -> Tensor:
+        """Next-block degree logits ``[*, max_degree + 1]`` from summaries ``[*, H]`` and that block's size (long
+        ``[*]``; ignored by the independent head)."""
+        if self.degree_size_embed is not None:
+            summary = summary + self.degree_size_embed(size.clamp(0, self.max_block_size))
+        return self.degree_head(summary)

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
     parser.add_argument("--init", default=None, metavar="NAME_OR_PATH",
                         help="warm start: weights and architecture of a saved or bundled model (e.g. qm9), fresh optimiser")
+    parser.add_argument("--heads-only", action="store_true",
+                        help="with --init: train only the next-block size/degree heads on the frozen denoiser (the "
+                             "model is first given the joint size->degree head if its config predates it)")
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this invocation")
     parser.add_argument("--max-steps", type=int, default=None, help="stop at this optimiser step (total)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -223,6 +226,8 @@ def select_checkpoint(sampler: PARDGenerator, graphs: list, state: dict, out: Pa
 def run(args: argparse.Namespace) -> int:
     from torch_geometric.loader import DataLoader
 
+    if args.heads_only and not (args.init or args.resume):
+        raise SystemExit("graphgen train pard: --heads-only trains the block heads of an existing model; give --init")
     if args.decay_to is not None and args.max_steps is None:
         raise SystemExit("graphgen train pard: --decay-to needs --max-steps (the step where the cool-down ends)")
     if args.threads:
@@ -242,6 +247,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"[pard] resuming from {out / 'last'} at step {state['step']}")
     elif args.init:
         model = PARDGenerator.from_pretrained(args.init)
+        if args.heads_only and not model.config.degree_given_size:
+            model = model.with_joint_block_head()
+            print("[pard] the degree head now sees the next block's size (zero-initialised size embedding)")
         state["init"] = str(args.init)
         (out / "config.json").write_text(json.dumps(model.config_dict(), indent=2) + "\n")
         print(f"[pard] warm start from {args.init} (architecture from its config; optimiser state is fresh)")
@@ -257,7 +265,17 @@ def run(args: argparse.Namespace) -> int:
         graphs = attach_blocks(graphs, k, out / f"blocks_k{k}.safetensors")
     model.train()
     print(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.heads_only:
+        state["heads_only"] = True
+    heads_only = bool(state.get("heads_only"))
+    if heads_only:  # everything but the start token and the size/degree heads stays as loaded
+        head_names = ("network.start", "network.size_head.", "network.degree_head.", "network.degree_size_embed.")
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(head_names))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(f"[pard] heads only: {trainable} of {model.num_parameters()} parameters train")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=args.weight_decay)
     ema = EMA(model, decay=args.ema)
     if args.resume and (out / "last" / "optimizer.safetensors").exists():
         from safetensors.torch import load_file
@@ -289,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         for batch in loader:
             for group in opt.param_groups:
                 group["lr"] = lr_at(int(state["step"]))
-            terms = model.loss_terms(batch, generator=gen)
+            terms = model.block_head_loss_terms(batch) if heads_only else model.loss_terms(batch, generator=gen)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -305,8 +323,9 @@ def run(args: argparse.Namespace) -> int:
                            elapsed=round(elapsed0 + time.time() - t0, 1))
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-                print(f"[pard] step {state['step']} loss {row['loss']:.4f} "
-                      f"(node {row['node_ce']:.3f} edge {row['edge_ce']:.3f} size {row['size_ce']:.3f})", flush=True)
+                parts = " ".join(f"{k.split('_')[0]} {row[k]:.3f}" for k in ("node_ce", "edge_ce", "size_ce", "degree_ce")
+                                 if k in row)
+                print(f"[pard] step {state['step']} loss {row['loss']:.4f} ({parts})", flush=True)
                 running, running_steps = {}, 0
             out_of_time = time.time() - t0 > args.minutes * 60
             out_of_steps = args.max_steps is not None and state["step"] >= args.max_steps
