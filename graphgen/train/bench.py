@@ -146,6 +146,10 @@ def run_generate(args: argparse.Namespace) -> dict:
                                 vocab=VOCABS[vocab_name], progress=not args.no_progress, data_dir=args.data_dir)
     scores = {"samples": len(graphs), "sampling_seconds": round(seconds, 1),
               "molecules_per_second": round(len(graphs) / seconds, 3), **scores}
+    if all(getattr(g, "block", None) is not None for g in graphs):  # PARD samples carry their generation order
+        from graphgen.generate.pard.blocks import order_agreement
+
+        scores["block_order_agreement"] = order_agreement(graphs, max_hops=model.config.max_hops)
     print(format_table(scores))
     payload = {"model": str(args.model), "dataset": args.dataset, "protocol": protocol, "seed": args.seed,
                "scores": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items()}}

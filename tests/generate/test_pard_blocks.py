@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphgen.generate.pard.blocks import block_decomposition, block_degrees, block_sizes, hashed_degree
+from graphgen.generate.pard.blocks import (
+    block_decomposition,
+    block_degrees,
+    block_sizes,
+    hashed_degree,
+    order_agreement,
+)
 
 
 def undirected(edges: list[tuple[int, int]]) -> torch.Tensor:
@@ -115,3 +121,16 @@ def test_errors_name_the_fix():
         block_decomposition(torch.tensor([[0], [5]]), 3)
     with pytest.raises(ValueError, match="max_hops"):
         block_decomposition(torch.tensor([[0], [1]]), 2, max_hops=0)
+
+
+def test_order_agreement_counts_graphs_whose_blocks_are_their_decomposition():
+    from torch_geometric.data import Data
+
+    star = undirected([(0, 1), (0, 2), (0, 3)])  # blocks: centre 0, then the three leaves
+    good = Data(edge_index=star, num_nodes=4, block=torch.tensor([0, 1, 1, 1]))
+    merged = Data(edge_index=star, num_nodes=4, block=torch.tensor([0, 0, 0, 0]))  # one block of mixed degree
+    late = Data(edge_index=star, num_nodes=4, block=torch.tensor([1, 0, 0, 0]))  # leaves first: wrong order
+    assert order_agreement([good]) == 1.0
+    assert order_agreement([good, merged, late, good]) == 0.5
+    with pytest.raises(ValueError, match="graph 1 has no `block`"):
+        order_agreement([good, Data(edge_index=star, num_nodes=4)])

@@ -1,6 +1,8 @@
 """``graphgen bench``: argument errors, the table writer, and a tiny real encoder benchmark run."""
 from __future__ import annotations
 
+import json
+
 import csv
 
 import pytest
@@ -65,6 +67,8 @@ def test_generate_saves_samples_and_rescores_them(tmp_path, monkeypatch):
     main(args)
     assert out.with_suffix(".samples.pt").exists()
     monkeypatch.setattr(PARDGenerator, "sample", lambda *a, **k: pytest.fail("sampled again"))
+    written = json.loads(out.read_text())["scores"]
+    assert 0.0 <= written["block_order_agreement"] <= 1.0  # PARD samples carry their generation order
     main(args + ["--reuse-samples"])
     assert len(scored) == 2 and scored[0] == scored[1] and len(scored[0]) == 5
     with pytest.raises(SystemExit, match="holds samples of"):
