@@ -134,6 +134,9 @@ class PARDGenerator(Generator):
         d.setdefault("degree_given_size", False)
         return super().config_from_dict(d)
 
+    # parameter-name prefixes of the next-block head: the start token, the size head and the degree head
+    BLOCK_HEAD_PREFIXES = ("network.start", "network.size_head.", "network.degree_head.", "network.degree_size_embed.")
+
     def with_joint_block_head(self) -> "PARDGenerator":
         """This model with ``degree_given_size=True``: same weights plus a zero-initialised size embedding in the
         degree head (so it starts as the independent head). ``self`` if it already has one. Train the heads

@@ -276,9 +276,8 @@ def run(args: argparse.Namespace) -> int:
         state["heads_only"] = True
     heads_only = bool(state.get("heads_only"))
     if heads_only:  # everything but the start token and the size/degree heads stays as loaded
-        head_names = ("network.start", "network.size_head.", "network.degree_head.", "network.degree_size_embed.")
         for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(head_names))
+            p.requires_grad_(name.startswith(PARDGenerator.BLOCK_HEAD_PREFIXES))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         print(f"[pard] heads only: {trainable} of {model.num_parameters()} parameters train")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
