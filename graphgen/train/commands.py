@@ -32,6 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from graphgen.train.checkpoint import CheckpointError
+    from graphgen.train.config import ConfigError
+
     if getattr(args, "_import_error", None):
         raise SystemExit(f"graphgen train {args.trainer}: unavailable ({args._import_error})")
-    return int(importlib.import_module(args._trainer_module).run(args) or 0)
+    try:
+        return int(importlib.import_module(args._trainer_module).run(args) or 0)
+    except (ConfigError, CheckpointError) as err:  # a bad config or run folder: one line naming it, exit code 2
+        print(f"graphgen train {args.trainer}: {err}", file=sys.stderr)
+        return 2

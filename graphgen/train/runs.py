@@ -1,0 +1,96 @@
+"""What every ``graphgen train <family>`` command shares: its arguments, config resolution and run-folder checks.
+
+Arguments common to every family: ``--dataset`` (a registered name or a file of the user's molecules or graphs),
+``--config FILE`` / ``--set KEY=VALUE`` (:mod:`graphgen.train.config`), ``--out``, ``--resume``, ``--overwrite``,
+``--init NAME_OR_PATH``, ``--data-dir``, and one flag per :class:`~graphgen.train.trainer.TrainerConfig` field
+(``--batch-size``, ``--minutes``, ``--max-steps``, ``--lr``, ...), generated from the dataclass so that no field is
+copied by hand. ``--decay-to LR_MIN`` is short for ``--schedule cosine --lr-min LR_MIN``. Architecture is set with
+``--set model.<field>=<value>`` (or in the YAML file), never with a dedicated flag.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+from graphgen.train.checkpoint import CheckpointError, RunFolder
+from graphgen.train.config import _scalar_types, preset_path
+from graphgen.train.trainer import TrainerConfig
+
+_FLAG_PREFIX = "trainer__"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_default: str | None = None,
+                      dataset_help: str = "") -> None:
+    parser.add_argument("--dataset", required=dataset_default is None, default=dataset_default,
+                        help=dataset_help or "a registered dataset name (graphgen data list) or a file of your own "
+                                             "molecules (.smi/.csv) or graphs (.json/.edges)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="YAML run config (default: the preset graphgen/train/configs/<family>_<dataset>.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set model.hidden=128 --set trainer.lr=1e-3 (repeatable)")
+    parser.add_argument("--out", default=None, help="run folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last complete checkpoint (error if there is none)")
+    parser.add_argument("--overwrite", action="store_true", help="delete what --out holds and start a new run there")
+    parser.add_argument("--init", default=None, metavar="NAME_OR_PATH",
+                        help="warm start: weights and architecture of a saved or bundled model, fresh optimiser")
+    parser.add_argument("--data-dir", default=None, help="folder with the raw files (default $GRAPHGEN_DATA)")
+    group = parser.add_argument_group("trainer (each flag sets trainer.<name>; see graphgen.train.trainer)")
+    hints = typing.get_type_hints(TrainerConfig)
+    for f in dataclasses.fields(TrainerConfig):
+        flag = "--" + f.name.replace("_", "-")
+        dest = _FLAG_PREFIX + f.name
+        kinds = [t for t in _scalar_types(hints[f.name]) if t is not type(None)]
+        if kinds == [bool]:
+            if f.default is True:
+                group.add_argument("--no-" + f.name.replace("_", "-"), dest=dest, action="store_const", const=False,
+                                   default=None, help=f"trainer.{f.name}=false")
+            else:
+                group.add_argument(flag, dest=dest, action="store_const", const=True, default=None,
+                                   help=f"trainer.{f.name}=true")
+            continue
+        group.add_argument(flag, dest=dest, type=kinds[0], default=None, metavar=f.name.upper(),
+                           help=f"trainer.{f.name}")
+    group.add_argument("--decay-to", type=float, default=None, metavar="LR_MIN",
+                       help="cosine decay of the learning rate to LR_MIN at --max-steps (or the last epoch)")
+
+
+def trainer_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The trainer fields given as flags, as ``{"trainer": {...}}`` for :func:`graphgen.train.config.resolve`."""
+    values = {k[len(_FLAG_PREFIX):]: v for k, v in vars(args).items() if k.startswith(_FLAG_PREFIX) and v is not None}
+    if getattr(args, "decay_to", None) is not None:
+        values.update(schedule="cosine", lr_min=args.decay_to)
+    return {"trainer": values} if values else {}
+
+
+def config_source(args: argparse.Namespace, family: str) -> dict[str, Any]:
+    """``file=`` / ``preset=`` keyword arguments of :func:`graphgen.train.config.resolve` for this command line."""
+    if args.config:
+        return {"file": args.config}
+    return {"preset": preset_path(family, args.dataset)}
+
+
+def prepare_run_folder(out: str | Path, *, resume: bool, overwrite: bool) -> RunFolder:
+    """Check ``out`` before any work starts: ``--resume`` needs a complete checkpoint; a folder that holds a run is
+    only reused with ``--resume`` or replaced with ``--overwrite``."""
+    run = RunFolder(out)
+    if resume and overwrite:
+        raise CheckpointError("--resume and --overwrite exclude each other")
+    if overwrite:
+        run.clear()
+    if resume and not run.has_checkpoint():
+        raise CheckpointError(f"--resume: no loadable checkpoint in {run.path} ({run.describe()}); "
+                              "drop --resume to start a new run")
+    if not resume and run.is_used():
+        raise CheckpointError(f"{run.path} already holds a run; pass --resume to continue it, --overwrite to "
+                              "replace it, or another --out")
+    run.path.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def resumed_extra(run: RunFolder) -> dict[str, Any]:
+    """The model-specific values the last checkpoint stored (``Trainer(state_extra=...)``)."""
+    return dict(run.read_state().get("extra", {})) if run.has_checkpoint() else {}
