@@ -8,13 +8,13 @@ Sections (``--sections``, default all):
                   PyG ``GPSConv`` model with the same recipe (10 x 64, GINE, 4 heads, RWSE-20, BatchNorm), on real
                   ZINC-12k batches of 32 and 128 graphs; peers interleaved (ABAB...), median over ``--reps``.
 - ``grit``:       GRIT throughput with full attention (all pairs) vs sparse attention (edges + self loops).
-- ``budget``:     ZINC-12k test MAE after ``--budget-minutes`` of CPU training for GPS, GRIT, MPNN+VN, GT and the
+- ``budget``:     ZINC-12k test MAE after ``--minutes`` of CPU training for GPS, GRIT, MPNN+VN, GT and the
                   PyG ``GPSConv`` model (same recipe and budget). Runs checkpoint under ``--runs``; re-running with
                   the same arguments resumes each unfinished run (the budget counts all sessions).
 - ``molhiv``:     a short ogbg-molhiv run of the GPS preset (``--molhiv-epochs``, default 10): val / test ROC-AUC.
 
     nice -n 10 python benchmarks/encoders.py --sections params throughput grit
-    nice -n 10 python benchmarks/encoders.py --sections budget --budget-minutes 20      # the full comparison
+    nice -n 10 python benchmarks/encoders.py --sections budget --minutes 20      # the full comparison
 
 Ratios from one run are meaningful on a shared machine; absolute times are not (other jobs take cores).
 """
@@ -33,7 +33,8 @@ from torch import Tensor, nn
 
 from graphgen.data.transforms import AddRRWP, AddRWSE, apply_many
 from graphgen.nn.models import EncoderConfig, GraphEncoder
-from graphgen.train.encoder import CONFIG_DIR, TrainConfig, encoder_inputs, load_preset, train
+from graphgen.train.config import CONFIG_DIR
+from graphgen.train.encoder import encoder_inputs, load_preset, train
 
 PAPER_PARAMS = {"gt_zinc12k": 588_929}     # REFERENCE.md: GT (Dwivedi & Bresson) ~589k on ZINC
 
@@ -119,17 +120,17 @@ def section_params() -> None:
         model, dataset = path.stem.split("_", 1) if not path.stem.startswith("mpnn_vn") else \
             ("mpnn_vn", path.stem[len("mpnn_vn_"):])
         cfg = load_preset(model, dataset.replace("ogbg_molhiv", "ogbg-molhiv"))
-        n = GraphEncoder.from_config(cfg.encoder).num_parameters()
+        n = GraphEncoder.from_config(cfg.model).num_parameters()
         paper = PAPER_PARAMS.get(path.stem)
         ratio = f"{n / 500_000:.3f}" if dataset == "zinc12k" else "-"
         print(f"| {path.stem} | {n:,} | {ratio} | {f'{paper:,}' if paper else '-'} |")
-    cfg = load_preset("gps", "zinc12k").encoder
+    cfg = load_preset("gps", "zinc12k").model
     print(f"| PyG GPSConv model, gps_zinc12k recipe | {sum(p.numel() for p in PyGGPSModel(cfg).parameters()):,} "
           f"| - | - |")
 
 
 def section_throughput(reps: int, num_batches: int) -> None:
-    cfg = load_preset("gps", "zinc12k").encoder
+    cfg = load_preset("gps", "zinc12k").model
     graphs = zinc_graphs(2048, AddRWSE(cfg.pe_steps))
     print("\n## Training throughput, GPS ZINC recipe (graphs/s, forward + backward + AdamW step; median of "
           f"{reps} interleaved reps of {num_batches} batches)")
@@ -145,7 +146,7 @@ def section_throughput(reps: int, num_batches: int) -> None:
 
 
 def section_grit(reps: int, num_batches: int) -> None:
-    cfg = load_preset("grit", "zinc12k").encoder
+    cfg = load_preset("grit", "zinc12k").model
     print("\n## GRIT ZINC recipe: full attention (all pairs) vs sparse (edges + self loops), graphs/s, "
           "forward + backward + AdamW step")
     print("| batch | full | sparse | sparse / full | pairs per graph full / sparse |")
@@ -171,19 +172,19 @@ def section_budget(minutes: float, runs: Path, models: list[str], threads: int |
     for name in models:
         base = "gps" if name == "pyg_gps" else name
         cfg = load_preset(base, "zinc12k")
-        cfg.budget_minutes, cfg.threads = minutes, threads
+        cfg.trainer.minutes, cfg.trainer.threads = minutes, threads
+        cfg.trainer.progress = sys.stderr.isatty()
         # a short budget never leaves a 50-epoch warm-up (lr would stay ~1e-3/50): run at the base lr instead
-        cfg.warmup_epochs = warmup
-        cfg.out = str(runs / f"{name}_zinc12k_{minutes:g}min")
-        resume = (Path(cfg.out) / "last_state.pt").is_file()
-        if resume and (Path(cfg.out) / "result.json").is_file():
-            done = json.loads((Path(cfg.out) / "result.json").read_text())
-            if done.get("stopped_by_budget") or done.get("epochs_run", 0) >= cfg.epochs:
+        cfg.trainer.warmup_epochs = warmup
+        out = runs / f"{name}_zinc12k_{minutes:g}min"
+        resume = (out / "last" / "trainer_state.json").is_file()
+        if resume and (out / "result.json").is_file():
+            done = json.loads((out / "result.json").read_text())
+            if done.get("stopped_by_budget") or done.get("epochs_run", 0) >= cfg.trainer.epochs:
                 rows.append(done)
                 continue
-        model = PyGGPSModel(cfg.encoder) if name == "pyg_gps" else None
-        summary = train(cfg, resume=resume, results_csv=str(runs / "results.csv"), model=model, label=name,
-                        show_progress=sys.stderr.isatty())
+        model = PyGGPSModel(cfg.model) if name == "pyg_gps" else None
+        summary = train(cfg, out=out, resume=resume, results_csv=str(runs / "results.csv"), model=model, label=name)
         rows.append(summary)
     print("| model | params | epochs | minutes | best val MAE | test MAE at best val |")
     print("|---|---|---|---|---|---|")
@@ -197,11 +198,12 @@ def section_budget(minutes: float, runs: Path, models: list[str], threads: int |
 
 def section_molhiv(epochs: int, train_graphs: int | None, runs: Path, threads: int | None) -> None:
     cfg = load_preset("gps", "ogbg-molhiv")
-    cfg.epochs, cfg.max_train_graphs, cfg.threads = epochs, train_graphs, threads
-    cfg.warmup_epochs = min(cfg.warmup_epochs, max(epochs // 10, 1))
-    cfg.out = str(runs / f"gps_molhiv_{epochs}ep_{train_graphs or 'all'}")
-    resume = (Path(cfg.out) / "last_state.pt").is_file()
-    r = train(cfg, resume=resume, results_csv=str(runs / "results.csv"), show_progress=sys.stderr.isatty())
+    cfg.trainer.epochs, cfg.max_train_graphs, cfg.trainer.threads = epochs, train_graphs, threads
+    cfg.trainer.warmup_epochs = min(cfg.trainer.warmup_epochs, max(epochs // 10, 1))
+    cfg.trainer.progress = sys.stderr.isatty()
+    out = runs / f"gps_molhiv_{epochs}ep_{train_graphs or 'all'}"
+    resume = (out / "last" / "trainer_state.json").is_file()
+    r = train(cfg, out=out, resume=resume, results_csv=str(runs / "results.csv"))
     print(f"\n## ogbg-molhiv, GPS preset, {r['epochs_run']} epochs"
           f"{f' on the first {train_graphs} training graphs' if train_graphs else ''} (recomputed scaffold split)")
     print("| model | params | epochs | minutes | best val ROC-AUC | test ROC-AUC at best val |")
@@ -216,7 +218,7 @@ def main() -> None:
                    choices=["params", "throughput", "grit", "budget", "molhiv"])
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--batches", type=int, default=8, help="batches per throughput measurement")
-    p.add_argument("--budget-minutes", type=float, default=20.0)
+    p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--budget-warmup-epochs", type=int, default=0,
                    help="warm-up epochs of the budget runs (the recipes' 50 do not fit a short budget)")
     p.add_argument("--models", nargs="+", default=["gps", "pyg_gps", "grit", "mpnn_vn", "gt"])
@@ -238,7 +240,7 @@ def main() -> None:
     if "grit" in args.sections:
         section_grit(args.reps, args.batches)
     if "budget" in args.sections:
-        section_budget(args.budget_minutes, runs, args.models, args.threads, args.budget_warmup_epochs)
+        section_budget(args.minutes, runs, args.models, args.threads, args.budget_warmup_epochs)
     if "molhiv" in args.sections:
         section_molhiv(args.molhiv_epochs, args.molhiv_train_graphs, runs, args.threads)
 

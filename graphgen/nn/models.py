@@ -22,6 +22,7 @@ from .conv import GatedGCNConv, GINEConv
 from .gps import GPSLayer, LinearSelfAttention, MultiheadSelfAttention
 from .grit import GRITLayer, log_degree
 from .gt import GraphTransformerLayer
+from .pretrained import PretrainedMixin
 from .pe import LapPENodeEncoder, NoPE, RRWPNodeEncoder, RRWPPairEncoder, RWSENodeEncoder
 from .utils import nodes_to_graph, num_graphs, resolve_batch
 from .vn import VirtualNodeLayer
@@ -327,12 +328,13 @@ BODIES: dict[str, Callable[[EncoderConfig], nn.Module]] = {
 
 
 # ---------------------------------------------------------------------------------------------------------- model
-class GraphEncoder(nn.Module):
+class GraphEncoder(PretrainedMixin, nn.Module):
     r"""Graph-level encoder: input embeddings, PE/SE encoder, a stack of layers, per-graph pooling, an MLP head.
 
     Build with keyword arguments (``GraphEncoder(kind="gps", channels=64, ...)``, the fields of
     :class:`EncoderConfig`) or from a config (``GraphEncoder.from_config(cfg)``). The resolved config is kept as
-    ``self.config`` and saved with checkpoints.
+    ``self.config``; ``save_pretrained(folder)`` / ``GraphEncoder.from_pretrained(folder)`` write and read it with the
+    weights (safetensors + ``config.json``, :mod:`graphgen.nn.pretrained`).
 
     Forward (never a whole ``Batch``; see ``graphgen.train.encoder.encoder_inputs`` for the ``Data`` attribute names):
 
@@ -363,9 +365,21 @@ class GraphEncoder(nn.Module):
         self.body = BODIES[cfg.kind](cfg)
         self.head = GraphHead(cfg.channels, cfg.out_channels, cfg.head_layers)
 
+    config_class = EncoderConfig
+    kind_key = "encoder"
+
+    def kind_value(self) -> str:
+        return self.config.kind
+
     @classmethod
     def from_config(cls, config: EncoderConfig | dict) -> "GraphEncoder":
         return cls(config if isinstance(config, EncoderConfig) else EncoderConfig.from_dict(config))
+
+    @classmethod
+    def check_kind(cls, raw: dict, cfg_file) -> None:
+        if "encoder" not in raw:
+            raise ValueError(f"{cfg_file} is not a saved GraphEncoder (no 'encoder' key); "
+                             "generators load with graphgen.generate.load_generator")
 
     def reset_parameters(self) -> None:
         for m in (self.node_encoder, self.pe_encoder, self.edge_encoder, self.body, self.head):

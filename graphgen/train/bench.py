@@ -2,7 +2,7 @@
 
 Two kinds, for the two halves of graphgen:
 
-``graphgen bench encoders --dataset zinc12k --models gps,grit,mpnn_vn,gt --budget-minutes 20``
+``graphgen bench encoders --dataset zinc12k --models gps,grit,mpnn_vn,gt --minutes 20``
     trains each encoder with its paper preset (``graphgen/train/configs``) under the same wall-clock budget and seed,
     selects the epoch on validation, and prints parameters, epochs, best validation and test-at-best-validation
     (MAE on ZINC-12k, ROC-AUC from ``ogb.graphproppred.Evaluator`` on ogbg-molhiv). Rows are appended to a CSV.
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     enc = sub.add_parser("encoders", help="train encoders under one budget and compare them")
     enc.add_argument("--dataset", default="zinc12k", choices=["zinc12k", "ogbg-molhiv"])
     enc.add_argument("--models", default="gps,grit,mpnn_vn,gt", help="comma-separated: gps, grit, mpnn_vn, gt")
-    enc.add_argument("--budget-minutes", type=float, default=20.0, help="wall-clock training budget per model")
+    enc.add_argument("--minutes", type=float, default=20.0, help="wall-clock training budget per model")
     enc.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     enc.add_argument("--seeds", default="0", help="comma-separated seeds")
     enc.add_argument("--max-train-graphs", type=int, default=None, help="train on the first n graphs only")
@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(every run saves them before scoring) instead of sampling again")
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _split_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -78,23 +82,23 @@ def run_encoders(args: argparse.Namespace) -> list[dict]:
     for model in models:
         for seed in seeds:
             cfg = load_preset(model, args.dataset)
-            cfg.seed = seed
-            cfg.budget_minutes = args.budget_minutes
+            cfg.trainer.seed = seed
+            cfg.trainer.minutes = args.minutes
+            cfg.trainer.progress = not args.no_progress
             if args.epochs is not None:
-                cfg.epochs = args.epochs
+                cfg.trainer.epochs = args.epochs
             if args.max_train_graphs is not None:
                 cfg.max_train_graphs = args.max_train_graphs
             if args.max_eval_graphs is not None:
                 cfg.max_eval_graphs = args.max_eval_graphs
             if args.threads is not None:
-                cfg.threads = args.threads
-            cfg.out = str(out / f"{stamp}_{model}_{args.dataset}_s{seed}")
-            rows.append(train(cfg, results_csv=str(out / "results.csv"), data_dir=args.data_dir,
-                              show_progress=not args.no_progress))
+                cfg.trainer.threads = args.threads
+            rows.append(train(cfg, out=out / f"{stamp}_{model}_{args.dataset}_s{seed}",
+                              results_csv=str(out / "results.csv"), data_dir=args.data_dir))
     metric = rows[0]["metric"]
     header = ("model", "seed", "params", "epochs", "minutes", f"best val {metric}", f"test {metric} @ best val")
     table = [(r["model"], str(r["seed"]), f"{r['params']:,}", str(r["epochs_run"]), f"{r['elapsed_min']:.1f}",
-              f"{r[f'best_val_{metric}']:.4f}", f"{r[f'test_{metric}_at_best_val']:.4f}") for r in rows]
+              _fmt(r[f"best_val_{metric}"]), _fmt(r[f"test_{metric}_at_best_val"])) for r in rows]
     print(format_rows(header, table))
     print(f"rows appended to {out / 'results.csv'}", file=sys.stderr)
     return rows

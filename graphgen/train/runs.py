@@ -29,7 +29,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_default: str |
                                              "molecules (.smi/.csv) or graphs (.json/.edges)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="YAML run config (default: the preset graphgen/train/configs/<family>_<dataset>.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set model.hidden=128 --set trainer.lr=1e-3 (repeatable)")
     parser.add_argument("--out", default=None, help="run folder")
     parser.add_argument("--resume", action="store_true",

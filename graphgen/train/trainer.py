@@ -377,8 +377,9 @@ class Trainer:
             return round(elapsed0 + time.perf_counter() - t_loop, 3)
 
         def evaluate_and_select() -> None:
-            if self.evaluate_fn is None:
+            if self.evaluate_fn is None or state.get("evaluated_at") == state["step"]:
                 return
+            state["evaluated_at"] = int(state["step"])
             rng = ckpt.rng_states({})                  # evaluation must not move the training's random streams
             target = ema.averaged_copy(model) if ema is not None else model
             was_training = target.training
@@ -474,12 +475,14 @@ class Trainer:
                         stopped_by = "max_steps"
                     elif out_of_time:
                         stopped_by = "minutes"
-                    if due or stopped_by is not None:
+                    if due and stopped_by is None:
                         if cfg.evaluate_every == "checkpoint":
                             evaluate_and_select()
                         checkpoint()
                         last_ckpt = time.perf_counter()
                     if stopped_by is not None:
+                        evaluate_and_select()          # a budget that ends inside an epoch still scores it
+                        checkpoint()
                         break
                 else:
                     state["epoch"] = epoch + 1
@@ -497,5 +500,6 @@ class Trainer:
             if log is not None:
                 log.close()
         distributed.barrier(ctx)
-        return {"step": int(state["step"]), "epoch": int(state["epoch"]), "elapsed": elapsed(),
+        return {"step": int(state["step"]), "epoch": int(state["epoch"]), "position": int(state["position"]),
+                "elapsed": elapsed(),
                 "stopped_by": stopped_by, "best_score": state["best_score"], "run_dir": str(run.path)}

@@ -11,10 +11,13 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from graphgen.nn.models import GraphEncoder
 from graphgen.train import encoder as enc
+from graphgen.train.checkpoint import CheckpointError
+from graphgen.train.config import ConfigError
 
-TINY = ["encoder.channels=16", "encoder.num_layers=1", "encoder.heads=2", "encoder.pe_steps=4",
-        "encoder.dim_pe=4", "warmup_epochs=1", "batch_size=8"]
+TINY = ["model.channels=16", "model.num_layers=1", "model.heads=2", "model.pe_steps=4",
+        "model.dim_pe=4", "trainer.warmup_epochs=1", "trainer.batch_size=8"]
 
 
 def _args(tmp_path, *extra: str, model: str = "gps", dataset: str = "zinc12k") -> argparse.Namespace:
@@ -51,57 +54,63 @@ def _one_torch_thread():
 
 
 def test_resolve_config_precedence(tmp_path):
-    args = _args(tmp_path, "--epochs", "7", "--lr", "0.01", "--set", "encoder.dropout=0.2", "weight_decay=0")
+    args = _args(tmp_path, "--epochs", "7", "--lr", "0.01", "--set", "model.dropout=0.2", "trainer.weight_decay=0")
     cfg = enc.resolve_config(args)
-    assert (cfg.epochs, cfg.lr, cfg.weight_decay, cfg.encoder.dropout) == (7, 0.01, 0, 0.2)
-    assert cfg.encoder.kind == "gps" and cfg.encoder.local_conv == "gine" and cfg.batch_size == 32   # from preset
-    with pytest.raises(ValueError, match="unknown keys"):
-        enc.resolve_config(_args(tmp_path, "--set", "encoder.chanels=3"))
-    assert enc.resolve_config(_args(tmp_path, "--sparse-pairs", model="grit")).rrwp_full is False
+    t = cfg.trainer
+    assert (t.epochs, t.lr, t.weight_decay, cfg.model.dropout) == (7, 0.01, 0, 0.2)
+    assert cfg.model.kind == "gps" and cfg.model.local_conv == "gine" and t.batch_size == 32   # from the preset
+    assert t.schedule == "cosine" and t.warmup_epochs == 50 and t.select                      # from the preset
+    with pytest.raises(ConfigError, match="valid keys: .*channels"):
+        enc.resolve_config(_args(tmp_path, "--set", "model.chanels=3"))
+    assert enc.resolve_config(_args(tmp_path, "--set", "rrwp_full=false", model="grit")).rrwp_full is False
 
 
-def test_cosine_with_warmup_values():
-    lr = lambda e: enc.cosine_with_warmup(e, warmup=4, total=14, base_lr=1.0)   # noqa: E731
-    assert [lr(e) for e in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert lr(4) == 1.0 and math.isclose(lr(9), 0.5) and math.isclose(lr(14), 0.0, abs_tol=1e-12)
+def _log(run):
+    return [json.loads(line) for line in open(run / "log.jsonl")]
 
 
 @pytest.mark.parametrize("model", ["gps", "grit", "mpnn_vn", "gt"])
 def test_train_checkpoint_resume_and_csv(tmp_path, model):
-    extra = [x for x in TINY if not (model == "grit" and x.startswith("encoder.dim_pe"))]
+    extra = [x for x in TINY if not (model == "grit" and x.startswith("model.dim_pe"))]
     if model == "gt":
-        extra = [x.replace("encoder.pe_steps=4", "encoder.pe_steps=3") for x in extra]
+        extra = [x.replace("model.pe_steps=4", "model.pe_steps=3") for x in extra]
     cfg = enc.resolve_config(_args(tmp_path, "--epochs", "2", "--set", *extra, model=model))
-    first = enc.train(cfg, results_csv=str(tmp_path / "results.csv"), splits=SPLITS, show_progress=False)
     run = tmp_path / "run"
-    assert first["epochs_run"] == 2 and (run / "best.safetensors").is_file() and (run / "last_state.pt").is_file()
-    with pytest.raises(FileExistsError, match="--resume"):
-        enc.train(cfg, splits=SPLITS, show_progress=False)
-    cfg.epochs = 3
-    second = enc.train(cfg, resume=True, results_csv=str(tmp_path / "results.csv"), splits=SPLITS,
-                       show_progress=False)
+    first = enc.train(cfg, out=run, results_csv=str(tmp_path / "results.csv"), splits=SPLITS)
+    assert first["epochs_run"] == 2 and (run / "best" / "model.safetensors").is_file()
+    assert (run / "last" / "trainer_state.json").is_file() and not list(run.rglob("*.pt"))
+    with pytest.raises(CheckpointError, match="--resume"):
+        enc.train(cfg, out=run, splits=SPLITS)
+    cfg.trainer.epochs = 3
+    second = enc.train(cfg, out=run, resume=True, results_csv=str(tmp_path / "results.csv"), splits=SPLITS)
     assert second["epochs_run"] == 3
-    rows = list(csv.DictReader(open(run / "history.csv")))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    evals = [r for r in _log(run) if "eval" in r]
+    assert [r["epoch"] for r in evals] == [1, 2, 3]
     assert len(list(csv.DictReader(open(tmp_path / "results.csv")))) == 2
-    best = min(float(r["val_mae"]) for r in rows)
+    best = min(r["eval"]["val_mae"] for r in evals)
     assert math.isclose(second["best_val_mae"], best, rel_tol=1e-6)          # model selection on validation
-    assert json.loads((run / "config.json").read_text())["encoder"]["kind"] == model
+    saved = GraphEncoder.from_pretrained(run / "best")                       # best/ is a loadable encoder
+    assert saved.config.kind == model
+    if model != "grit":   # the encoder in best/ is the one whose validation score was best
+        from torch_geometric.loader import DataLoader
+        val = enc.prepare_split.__globals__["apply_many"](enc.make_transform(cfg.model), [d.clone() for d in SPLITS["val"]])
+        score = enc.evaluate(saved, DataLoader(val, batch_size=128), enc.TASKS["zinc12k"], cfg.model)
+        assert math.isclose(score, best, rel_tol=1e-5)
 
 
 def test_training_reduces_the_loss(tmp_path):
-    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "12", "--lr", "0.003", "--set", *TINY))
-    enc.train(cfg, splits=SPLITS, show_progress=False)
-    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
-    assert float(rows[-1]["train_loss"]) < 0.7 * float(rows[0]["train_loss"])
+    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "12", "--lr", "0.003", "--log-every", "6", "--set", *TINY))
+    enc.train(cfg, out=tmp_path / "run", splits=SPLITS)
+    rows = [r for r in _log(tmp_path / "run") if "loss" in r]
+    assert rows[-1]["loss"] < 0.7 * rows[0]["loss"]
 
 
 def test_budget_stops_mid_epoch(tmp_path):
-    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "5", "--budget-minutes", "0.000001", "--set", *TINY))
-    out = enc.train(cfg, splits=SPLITS, show_progress=False)
+    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "5", "--minutes", "0.000001", "--set", *TINY))
+    out = enc.train(cfg, out=tmp_path / "run", splits=SPLITS)
     assert out["stopped_by_budget"] and out["epochs_run"] == 1
-    row = next(csv.DictReader(open(tmp_path / "run" / "history.csv")))
-    assert row["partial_epoch"] == "True" and int(row["graphs_seen"]) == 8
+    evals = [r for r in _log(tmp_path / "run") if "eval" in r]
+    assert len(evals) == 1 and evals[0]["step"] == 1 and evals[0]["epoch"] == 0   # one batch of the first epoch
 
 
 def test_molhiv_metric_is_ogb_rocauc():
@@ -111,7 +120,7 @@ def test_molhiv_metric_is_ogb_rocauc():
 
 @pytest.mark.slow
 def test_real_zinc12k_short_run(tmp_path, shared_data):
-    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "1", "--max-train-graphs", "64", "--set", *TINY,
+    cfg = enc.resolve_config(_args(tmp_path, "--epochs", "1", "--set", *TINY, "max_train_graphs=64",
                                    "max_eval_graphs=64"))
-    out = enc.train(cfg, data_dir=str(shared_data), show_progress=False)
+    out = enc.train(cfg, out=tmp_path / "run", data_dir=str(shared_data))
     assert out["epochs_run"] == 1 and math.isfinite(out["test_mae_at_best_val"])
