@@ -106,8 +106,8 @@ def run_encoders(args: argparse.Namespace) -> list[dict]:
 
 def run_generate(args: argparse.Namespace) -> dict:
     import torch
-    from torch_geometric.data import Data
 
+    from graphgen.data.graph_file import load_graphs, save_graphs
     from graphgen.data.molecules import VOCABS
     from graphgen.evaluate.commands import format_table
     from graphgen.evaluate.molecules import evaluate_molecules
@@ -127,15 +127,15 @@ def run_generate(args: argparse.Namespace) -> dict:
     default = f"generate_{args.dataset}_{Path(str(args.model)).name}_n{args.num_samples}.json"
     path = Path(args.json or Path("runs/bench") / default)
     # the samples are saved before scoring, so a scoring failure does not cost the (long) sampling run
-    samples_path = path.with_suffix(".samples.pt")
+    samples_path = path.with_suffix(".samples.safetensors")
     key = {"model": str(args.model), "num_samples": args.num_samples, "seed": args.seed}
     if args.reuse_samples:
         if not samples_path.exists():
             raise SystemExit(f"graphgen bench generate: --reuse-samples but {samples_path} does not exist")
-        saved = torch.load(samples_path, weights_only=True)  # plain tensors and numbers only: no code runs
-        if saved["key"] != key:
-            raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved['key']}, not {key}")
-        graphs, seconds = [Data.from_dict(d) for d in saved["graphs"]], saved["seconds"]
+        graphs, saved = load_graphs(samples_path)
+        if saved.get("key") != key:
+            raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved.get('key')}, not {key}")
+        seconds = saved["seconds"]
         print(f"[bench] scoring {len(graphs)} saved samples from {samples_path}", file=sys.stderr)
     else:
         start = time.perf_counter()
@@ -143,7 +143,7 @@ def run_generate(args: argparse.Namespace) -> dict:
                               batch_size=args.batch_size, progress=not args.no_progress)
         seconds = time.perf_counter() - start
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"key": key, "graphs": [g.to_dict() for g in graphs], "seconds": seconds}, samples_path)
+        save_graphs(samples_path, graphs, {"key": key, "seconds": seconds})
         print(f"[bench] saved the samples to {samples_path}", file=sys.stderr)
     protocol = args.protocol or GENERATION_PROTOCOLS[args.dataset]
     scores = evaluate_molecules(graphs, train=args.dataset, test=args.dataset, protocol=protocol,

@@ -43,6 +43,15 @@ CONFIG_NAME = "config.json"
 LINKS = ("last", "ema", "best")
 
 
+def _fault(point: str, step: int) -> None:
+    """Fault injection for the crash tests: ``GRAPHGEN_FAULT=<point>:<step>`` kills this process with SIGKILL at
+    that point of the checkpoint write of that step (points: ``half_written``, ``renamed``, ``last_linked``)."""
+    if os.environ.get("GRAPHGEN_FAULT") == f"{point}:{step}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class CheckpointError(RuntimeError):
     """A run folder that cannot be resumed or written as asked; the message says what was found."""
 
@@ -224,12 +233,15 @@ class RunFolder:
         tmp = self.checkpoints / f".tmp_{step:09d}_{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         fill(tmp)
+        _fault("half_written", step)
         if ema_fill is not None:
             ema_fill(tmp / "ema")
         _fsync_tree(tmp)
         os.rename(tmp, final)
         _fsync_dir(self.checkpoints)
+        _fault("renamed", step)
         self._point("last", final)
+        _fault("last_linked", step)
         if (final / "ema").is_dir():
             self._point("ema", final / "ema")
             if keep:
