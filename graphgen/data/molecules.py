@@ -114,6 +114,42 @@ class MoleculeVocab:
             return self
         return replace(self, name=f"{self.name}_aromatic", bonds=self.bonds + ("AROMATIC",))
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able form (lists, not tuples) that :meth:`from_dict` and :func:`resolve_vocab` read back.
+
+        Generator configs store this dict as ``vocab`` when the vocabulary was built from a user's data, so the
+        model folder alone says what its atom and bond indices mean.
+        """
+        return {"name": self.name, "atoms": list(self.atoms), "bonds": list(self.bonds),
+                "charges": [int(q) for q in self.charges]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> MoleculeVocab:
+        """Inverse of :meth:`to_dict`; ``bonds`` and ``charges`` default like the constructor's arguments.
+
+        Raises:
+            ValueError: a missing ``name`` / ``atoms``, an unknown key (the message lists the valid ones), or a
+                value the constructor rejects (not an element symbol, an unknown bond name).
+        """
+        if not isinstance(d, dict):
+            raise TypeError(f"MoleculeVocab.from_dict expects a dict, got {type(d).__name__}")
+        valid = ("name", "atoms", "bonds", "charges")
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown MoleculeVocab key(s) {unknown}; valid keys: {list(valid)}")
+        missing = [k for k in ("name", "atoms") if k not in d]
+        if missing:
+            raise ValueError(f"MoleculeVocab dict lacks {missing}; expected keys {list(valid)} (see to_dict())")
+        for key in ("atoms", "bonds", "charges"):
+            if key in d and not isinstance(d[key], (list, tuple)):
+                raise ValueError(f"MoleculeVocab dict: {key!r} must be a list, got {d[key]!r}")
+        kwargs: dict[str, object] = {"name": str(d["name"]), "atoms": tuple(str(a) for a in d["atoms"])}
+        if "bonds" in d:
+            kwargs["bonds"] = tuple(str(b) for b in d["bonds"])
+        if "charges" in d:
+            kwargs["charges"] = tuple(int(q) for q in d["charges"])
+        return cls(**kwargs)
+
     def __repr__(self) -> str:
         return (f"MoleculeVocab(name={self.name!r}, atoms={self.atoms}, bonds={self.bonds}, "
                 f"charges={self.charges})")
@@ -124,6 +160,33 @@ VOCABS: dict[str, MoleculeVocab] = {
     "zinc250k": MoleculeVocab("zinc250k", ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I"), charges=(-1, 0, 1)),
     "moses": MoleculeVocab("moses", ("C", "N", "S", "O", "F", "Cl", "Br", "H"), charges=(0,)),
 }
+
+
+def resolve_vocab(value: str | dict | MoleculeVocab) -> MoleculeVocab:
+    """The :class:`MoleculeVocab` a config's ``vocab`` value stands for.
+
+    Args:
+        value: a key of :data:`VOCABS` (``"qm9"``; ``"qm9_aromatic"`` gives ``VOCABS["qm9"].with_aromatic()``),
+            a dict written by :meth:`MoleculeVocab.to_dict` (a vocabulary built from a user's file), or a
+            :class:`MoleculeVocab` (returned as is).
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones) or a malformed dict.
+        TypeError: any other type (including ``None``: a generic-graph model has no vocabulary).
+    """
+    if isinstance(value, MoleculeVocab):
+        return value
+    if isinstance(value, dict):
+        return MoleculeVocab.from_dict(value)
+    if isinstance(value, str):
+        if value in VOCABS:
+            return VOCABS[value]
+        base = value[:-len("_aromatic")] if value.endswith("_aromatic") else None
+        if base in VOCABS:
+            return VOCABS[base].with_aromatic()
+        raise ValueError(f"unknown molecule vocabulary {value!r}; known: {', '.join(VOCABS)} (or '<name>_aromatic'), "
+                         f"or a dict with keys name/atoms/bonds/charges (MoleculeVocab.to_dict())")
+    raise TypeError(f"vocab must be a VOCABS name, a dict or a MoleculeVocab, got {type(value).__name__} {value!r}")
 
 
 class MoleculeArrays(NamedTuple):

@@ -1,5 +1,8 @@
 """Every dataset graphgen knows, by the name a user types: ``DATASETS`` (one dict literal) and :func:`load_dataset`.
 
+:func:`load_dataset` also takes the path of a user's own file (SMILES / CSV molecules, graph JSON / edge-list
+graphs); :mod:`graphgen.data.datasets.user` reads it and ``datasets/user_files.md`` describes the formats.
+
 Each entry declares its raw files (path relative to the data root, sha256, public source URL) and its published
 split; ``datasets/<name>.md`` is the card (source, licence, split, processing decisions). Converted files
 (``downloadable=False``) name the upstream file they were made from; verbatim copies name their raw URL.
@@ -16,6 +19,7 @@ from graphgen.data.datasets.molecules import (
     SplitFilesMoleculeSpec,
     Zinc12kSpec,
 )
+from graphgen.data.datasets.user import UserDataset, accepted_suffixes, file_format, load_user_dataset
 from graphgen.data.molecules import VOCABS
 from graphgen.data.raw import RawFile
 
@@ -222,6 +226,13 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+class UnknownDatasetError(KeyError):
+    """Neither a registered dataset name nor an existing file (a ``KeyError`` whose message prints unquoted)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def get_spec(name: str) -> DatasetSpec:
     """The spec registered under ``name`` (error lists the known names)."""
     try:
@@ -230,15 +241,51 @@ def get_spec(name: str) -> DatasetSpec:
         raise KeyError(f"unknown dataset '{name}'; known datasets: {', '.join(DATASETS)}") from None
 
 
-def load_dataset(name: str, split: str = "train", *, data_dir: str | os.PathLike | None = None,
-                 download: bool = False, num_workers: int | None = None) -> GraphDataset:
-    """Load ``split`` of dataset ``name`` (building its cache on first use).
+# keyword options of load_user_dataset that load_dataset passes through, with their defaults
+_FILE_OPTION_DEFAULTS = {"fractions": None, "split_file": None, "max_nodes": None, "kekulize": True, "quiet": False}
+
+
+def load_dataset(name_or_path: str | os.PathLike, split: str = "train", *,
+                 data_dir: str | os.PathLike | None = None, download: bool = False, num_workers: int | None = None,
+                 seed: int = 0, **file_options) -> GraphDataset | UserDataset:
+    """Load ``split`` of a registered dataset (building its cache on first use) or of a user's data file.
 
     Args:
-        name: a key of :data:`DATASETS`.
-        split: ``"train"``, ``"test"``, and ``"val"`` / ``"test_scaffolds"`` where the dataset defines them.
-        data_dir: folder holding the raw files (default ``$GRAPHGEN_DATA``, else ``./datasets``).
+        name_or_path: a key of :data:`DATASETS`, else the path of an existing file (``.smi`` / ``.smiles`` /
+            ``.txt`` / ``.csv`` molecules, ``.json`` / ``.edges`` / ``.edgelist`` graphs, each optionally ``.gz``;
+            see :func:`graphgen.data.datasets.user.load_user_dataset`).
+        split: ``"train"``, ``"test"``, and ``"val"`` / ``"test_scaffolds"`` where the dataset defines them; a user
+            file has ``"train"`` / ``"val"`` / ``"test"`` (or the split names it stores) and ``"all"``.
+        data_dir: folder holding the raw files of registered datasets (default ``$GRAPHGEN_DATA``, else
+            ``./datasets``); a file path is used as given.
         download: fetch missing files that have a direct URL (``RawFile.downloadable``).
-        num_workers: processes used to build the cache (default: all cores).
+        num_workers: processes used to build the cache / convert a user file (default: all cores).
+        seed: user files only: seed of the drawn split (default 0); registered datasets keep their published split.
+        **file_options: user files only: ``fractions``, ``split_file``, ``max_nodes``, ``kekulize``, ``quiet``
+            (passing their defaults with a registered name is allowed, so a trainer can pass them unconditionally).
+
+    Raises:
+        UnknownDatasetError: (a ``KeyError``) neither a registered name nor an existing file; the message lists the
+            registered names and the accepted file endings.
     """
-    return get_spec(name).load(split, data_dir, download=download, num_workers=num_workers)
+    name = os.fspath(name_or_path)
+    unknown = sorted(set(file_options) - set(_FILE_OPTION_DEFAULTS))
+    if unknown:
+        raise TypeError(f"load_dataset got unknown option(s) {unknown}; file options: {sorted(_FILE_OPTION_DEFAULTS)}")
+    if name in DATASETS:
+        # a trainer may pass file options unconditionally; only a non-default value is a mistake for a registered set
+        changed = sorted(k for k, v in file_options.items() if v != _FILE_OPTION_DEFAULTS[k])
+        if changed:
+            raise TypeError(f"{changed} apply to user files, not to the registered dataset '{name}' "
+                            f"(it has a published split)")
+        return DATASETS[name].load(split, data_dir, download=download, num_workers=num_workers)
+    if os.path.isfile(name):
+        return load_user_dataset(name, split, seed=seed, num_workers=num_workers, **file_options)
+    try:
+        file_format(name)
+        looks_like = "a data file (by its ending), but there is no such file"
+    except ValueError:
+        looks_like = "neither a registered name nor an existing file"
+    raise UnknownDatasetError(f"unknown dataset '{name}': {looks_like}. Known datasets: {', '.join(DATASETS)}; "
+                              f"or pass the path of your own file ending in {accepted_suffixes()} "
+                              f"(datasets/user_files.md)")

@@ -51,12 +51,15 @@ class PARDRunConfig:
 def load_split(name: str, split: str, data_dir: str | None, *, seed: int = 0, run_dir: Path | None = None):
     """The graphs of ``split`` of dataset ``name`` (a registered name or a file) and its molecule vocabulary (or
     None). A file's split is drawn by ``seed`` and written into ``run_dir``."""
-    from graphgen.data.registry import DATASETS, load_dataset
+    from graphgen.data.datasets.user import UserDataset
+    from graphgen.data.registry import load_dataset
+    from graphgen.train.distributed import init
 
-    # registered datasets have their published split; a file's split is drawn by seed
-    ds = load_dataset(name, split, data_dir=data_dir) if name in DATASETS else \
-        load_dataset(name, split, data_dir=data_dir, seed=seed)
-    if run_dir is not None and hasattr(ds, "write_split"):
+    main = init().is_main
+    # registered datasets keep their published split; a file's split is drawn by seed once and then read back
+    split_file = run_dir / "split.json" if run_dir is not None and (run_dir / "split.json").is_file() else None
+    ds = load_dataset(name, split, data_dir=data_dir, seed=seed, quiet=not main, split_file=split_file)
+    if isinstance(ds, UserDataset) and run_dir is not None and split_file is None and main:
         ds.write_split(run_dir)
     return [ds[i] for i in range(len(ds))], getattr(ds, "vocab", None)
 
