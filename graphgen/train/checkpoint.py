@@ -130,7 +130,10 @@ def optimizer_state_from_safetensors(model: nn.Module, opt: torch.optim.Optimize
     for key, value in json.loads(meta["scalars"]).items():
         pname, k = key.split("::", 1)
         state.setdefault(position[pname], {})[k] = value
-    groups = [{**g, "params": [position[n] for n in g["params"]]} for g in saved_groups]
+    groups = []
+    for g, current in zip(saved_groups, opt.param_groups):   # JSON turned tuples (Adam's betas) into lists
+        groups.append({**{k: tuple(v) if isinstance(current.get(k), tuple) else v for k, v in g.items()},
+                       "params": [position[n] for n in g["params"]]})
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
