@@ -1,7 +1,8 @@
 """Dense views of graph batches: ``Data``/``Batch`` <-> ``(X [B, N, *], E [B, N, N, *], node_mask [B, N])`` and back.
 
-This is the one helper generators use to build dense tensors (DESIGN.md). :func:`from_dense` is the exact inverse of
-:func:`to_dense` (edges come back sorted by (row, col); that is the only thing that can change).
+This is the helper generators use to build dense tensors (DESIGN.md), e.g. GDSS's ``ScoreSDEGenerator.encode``.
+:func:`from_dense` is the exact inverse of :func:`to_dense` (edges come back sorted by (row, col); that is the only
+thing that can change).
 
 Encodings (``B`` graphs padded to ``N`` nodes; padding is zero and ``node_mask`` is ``False`` there):
 

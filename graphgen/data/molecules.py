@@ -33,7 +33,7 @@ ZINC stereo centres cannot survive it; this matches how the GDSS / DiGress / MOS
 Speed: :func:`smiles_to_arrays` returns plain numpy arrays (no torch objects) for bulk preprocessing and
 :func:`arrays_to_mol` inverts it; bonds come from one RDKit call (``GetAdjacencyMatrix``), atoms from one short loop.
 ``benchmarks/mol_roundtrip.py`` prints CPU microseconds per molecule next to RDKit parsing alone and PyG's
-``from_smiles`` (MOSES: about 3x the cost of ``MolFromSmiles``, half the cost of ``from_smiles``).
+``from_smiles`` (figures: ``benchmarks/results/data_notes.md``).
 """
 from __future__ import annotations
 

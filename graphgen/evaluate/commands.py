@@ -12,6 +12,12 @@ unparsable SMILES counts as invalid). Graph files are JSON (``{"graphs": [{"num_
 one ``u v`` per line); see :mod:`graphgen.evaluate.graphs`. Reference graphs are the dataset's test split and the
 train split gives the MMD ratios and novelty (``graphgen.data.registry.load_dataset``); ``--reference`` / ``--train``
 take graph files instead.
+
+``--dataset`` may also be the user's own data file a model was trained on (``datasets/user_files.md``): novelty is
+measured against the file's train split (what the model saw) and FCD / NSPDK / MMD against its test split (held
+out), as for the registered datasets. The split is the one training drew: pass the run's ``split.json`` with
+``--split-file`` (checked against the file's sha256), or the training seed with ``--split-seed`` (default 0, the
+trainers' default). A small file has a small test split (10%), so its FCD / MMD are noisy.
 """
 from __future__ import annotations
 
@@ -38,16 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     mol = sub.add_parser("molecules", help="score generated SMILES (validity, uniqueness, novelty, FCD, NSPDK, ...)")
     mol.add_argument("file", type=Path, help="generated molecules, one SMILES per line")
-    mol.add_argument("--dataset", required=True, help="reference dataset: qm9, zinc250k or moses")
+    mol.add_argument("--dataset", required=True,
+                     help="reference dataset: qm9, zinc250k or moses, or the SMILES / CSV file the model was trained "
+                          "on (novelty vs its train split, FCD/NSPDK vs its test split)")
+    _add_split_arguments(mol)
     mol.add_argument("--protocol", default="gdss", choices=["gdss", "digress", "moses"])
     mol.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     mol.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
 
     gr = sub.add_parser("graphs", help="score generated generic graphs (MMD, ratios, V.U.N.)")
     gr.add_argument("file", type=Path, help="generated graphs: .json / .json.gz graph file or edge-list text")
-    gr.add_argument("--dataset", required=True, choices=sorted(GRAPH_DATASETS), help="reference dataset")
+    gr.add_argument("--dataset", required=True,
+                    help=f"reference dataset: {', '.join(sorted(GRAPH_DATASETS))}, or the graph file (.json / .edges) "
+                         f"the model was trained on (its test split is the reference, its train split the train set)")
+    _add_split_arguments(gr)
     gr.add_argument("--protocol", default=None, choices=["gdss", "spectre", "digress"],
-                    help="default: gdss for community_small/ego_small/grid/enzymes, spectre for the others")
+                    help="default: gdss for community_small/ego_small/grid/enzymes and data files, spectre for the "
+                         "others")
     gr.add_argument("--validity", default=None, choices=["planar", "tree", "sbm", "none"],
                     help="validity check for V.U.N. (default: the dataset's own, if any)")
     gr.add_argument("--reference", type=Path, default=None, help="graph file to use instead of the test split")
@@ -55,6 +68,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gr.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     gr.add_argument("--workers", type=int, default=None, help="processes for per-graph statistics (0 = serial)")
     gr.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+
+
+def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split-file", type=Path, default=None,
+                        help="data-file --dataset only: the run folder's split.json (the split the model trained on)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="data-file --dataset only: seed the training split was drawn with (default 0)")
+
+
+def _is_registered(name: str) -> bool:
+    from graphgen.data.registry import DATASETS
+
+    return name in DATASETS
+
+
+def _file_splits(args: argparse.Namespace) -> tuple:
+    """(train, test) :class:`~graphgen.data.datasets.user.UserDataset` of a data-file ``--dataset``."""
+    from graphgen.data.registry import load_dataset
+
+    train = load_dataset(args.dataset, "train", seed=args.split_seed, split_file=args.split_file)
+    test = load_dataset(args.dataset, "test", seed=args.split_seed, split_file=args.split_file)
+    print(f"{args.dataset}: {len(train)} train / {len(test)} test graphs, split {train.split_origin}")
+    return train, test
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +125,13 @@ def _run_molecules(args: argparse.Namespace) -> dict[str, float]:
         raise SystemExit(f"{args.file}: no SMILES found (expected one SMILES per line)")
     if blank:
         print(f"{args.file}: skipped {blank} blank line(s)")
-    scores = dict(evaluate_molecules(smiles, train=args.dataset, test=args.dataset, protocol=args.protocol,
+    train, test = args.dataset, args.dataset
+    if not _is_registered(args.dataset):
+        train_ds, test_ds = _file_splits(args)
+        if train_ds.vocab is None:
+            raise SystemExit(f"{args.dataset} holds graphs, not molecules: use `graphgen evaluate graphs`")
+        train, test = train_ds.smiles, test_ds.smiles
+    scores = dict(evaluate_molecules(smiles, train=train, test=test, protocol=args.protocol,
                                      data_dir=args.data_dir))
     scores["blank_lines_skipped"] = float(blank)
     return scores
@@ -104,14 +146,30 @@ def _load_split(name: str, split: str, data_dir: str | None) -> list:
 def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
     from graphgen.evaluate.graphs import evaluate_graphs, read_graphs
 
-    protocol_default, validity_default = GRAPH_DATASETS[args.dataset]
+    file_splits = None  # a data file's train / test UserDataset
+    if args.dataset in GRAPH_DATASETS:
+        protocol_default, validity_default = GRAPH_DATASETS[args.dataset]
+    elif _is_registered(args.dataset):
+        raise SystemExit(f"{args.dataset} is a molecule dataset: use `graphgen evaluate molecules`; graph datasets: "
+                         f"{', '.join(sorted(GRAPH_DATASETS))}")
+    else:
+        file_splits = dict(zip(("train", "test"), _file_splits(args)))
+        if file_splits["train"].vocab is not None:
+            raise SystemExit(f"{args.dataset} holds molecules: use `graphgen evaluate molecules`")
+        protocol_default, validity_default = "gdss", None
+
+    def split_graphs(split: str) -> list:
+        if file_splits is not None:
+            return list(file_splits[split])
+        return _load_split(args.dataset, split, args.data_dir)
+
     protocol = args.protocol or protocol_default
     validity = validity_default if args.validity is None else (None if args.validity == "none" else args.validity)
     generated = read_graphs(args.file)
     if not generated:
         raise SystemExit(f"{args.file}: no graphs found")
-    reference = read_graphs(args.reference) if args.reference else _load_split(args.dataset, "test", args.data_dir)
-    train = read_graphs(args.train) if args.train else _load_split(args.dataset, "train", args.data_dir)
+    reference = read_graphs(args.reference) if args.reference else split_graphs("test")
+    train = read_graphs(args.train) if args.train else split_graphs("train")
     print(f"{args.dataset} ({protocol}): {len(generated)} generated, {len(reference)} reference, {len(train)} train")
     return evaluate_graphs(generated, reference, protocol, train=train, validity=validity,
                            num_workers=args.workers)

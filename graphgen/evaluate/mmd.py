@@ -39,7 +39,7 @@ from graphgen.evaluate.orbits import orbit_counts
 
 def single_thread_blas() -> contextlib.AbstractContextManager:
     """Limit BLAS to one thread while computing per-graph statistics: the eigen-decompositions are small, and a
-    multi-threaded BLAS on a busy machine made them ~30x slower (measured: 64-node ``eigvalsh`` 23 ms vs 0.7 ms)."""
+    multi-threaded BLAS on a busy machine slows them down many times over (benchmarks/results/evaluate_notes.md)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # optional; without it BLAS keeps its default threads

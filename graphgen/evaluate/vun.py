@@ -271,7 +271,7 @@ def vun_metrics(
             are not reported.
         progress: show a tqdm bar over the validity checks.
         num_workers: process-pool size for the validity checks (default ``min(4, cpus)``; used for 64+ graphs and a
-            picklable check; 0 = serial). The SBM fit is the slow one (~0.1 s per 100-node graph).
+            picklable check; 0 = serial). The SBM fit is the slow one (benchmarks/results/evaluate_notes.md).
     """
     if len(graphs) == 0:
         raise ValueError("vun_metrics needs at least one generated graph")

@@ -152,11 +152,11 @@ def run(args: argparse.Namespace) -> int:
         _print_summary(rows, out_path)
         return 0
 
-    from graphgen.data.molecules import VOCABS
+    from graphgen.data.molecules import resolve_vocab
     from graphgen.evaluate.molecules import gdss_outcome
     from graphgen.evaluate.moses import fraction_unique
 
-    vocab = VOCABS[vocab_name]
+    vocab = resolve_vocab(vocab_name)
     outcomes = [gdss_outcome(g, vocab) for g in graphs]
     smiles = [o.smiles for o in outcomes if o.smiles is not None]
     write_molecules(smiles, out_path, fmt)

@@ -27,8 +27,9 @@ from .utils import graph_to_nodes, nodes_to_graph, num_graphs, resolve_batch
 __all__ = ["GPSLayer", "LinearSelfAttention", "MultiheadSelfAttention"]
 
 
-# A bucket must save this many padded (query, key) slots per head to be worth its own kernels (~10 torch ops forward and
-# backward, ~0.2 ms on one CPU core, against ~10 ns per slot). Tuned on ZINC-12k batches of 32 and 128 graphs.
+# A bucket must save this many padded (query, key) slots per head to be worth its own kernels: a bucket's fixed cost
+# (about ten torch ops forward and backward) equals that of thousands of padded slots. Tuned on ZINC-12k batches of
+# 32 and 128 graphs (figures: benchmarks/results/ops_notes.md).
 _BUCKET_COST = 4096
 _MAX_BUCKETS = 4
 
@@ -161,8 +162,8 @@ class _PaddedToRows(torch.autograd.Function):
 
 def _keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> tuple[Tensor, float]:
     """A dropout keep mask (bool, ``True`` with probability ``1 - p``) and the keep probability it realises. Bits come
-    16 at a time from int64 draws of the default generator (``p`` is rounded to a multiple of 2^-16): ~100x cheaper on
-    CPU than ``bernoulli_``, which cost more than all the rest of the attention."""
+    16 at a time from int64 draws of the default generator (``p`` is rounded to a multiple of 2^-16): on CPU this is
+    far cheaper than ``bernoulli_``, which dominated the attention's cost (benchmarks/results/ops_notes.md)."""
     numel = math.prod(shape)
     words = torch.randint(-2 ** 63, 2 ** 63 - 1, ((numel + 3) // 4,), dtype=torch.int64, device=device)
     level = round(p * 65536)

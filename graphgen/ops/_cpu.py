@@ -31,9 +31,9 @@ _MESSAGE = {"copy": 0, "mul": 1, "add_relu": 2}
 PARALLEL_MIN_WORK = 1 << 16
 
 # numba's default threading layer is OpenMP when TBB is missing. Its OpenMP runtime and torch's do not coexist: after
-# the first parallel numba launch every later torch op of the process ran ~250x slower on a shared 2-core machine
-# (a 730 x 64 add went from 20 us to 8 ms, one GPS training step from 0.2 s to 7 s). The workqueue layer has its own
-# small pool and no such interaction; an explicit NUMBA_THREADING_LAYER(_PRIORITY) still wins.
+# the first parallel numba launch every later torch op of the process slows down by orders of magnitude
+# (benchmarks/results/ops_notes.md). The workqueue layer has its own small pool and no such interaction; an explicit
+# NUMBA_THREADING_LAYER(_PRIORITY) still wins.
 if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
@@ -71,8 +71,8 @@ class _kernel:
 # PREFETCH edges ahead while it works on the current one. A prefetch never faults and never changes a result.
 PREFETCH = 8
 # ... but only on large inputs. A batch of small graphs (ZINC: 512 molecules, E=25k, F=64) reads rows that are close
-# together and already cached, where the prefetch instructions are pure overhead: its sum forward took 0.46 ms with
-# them and 0.27 ms without (serial). Below this many scalar updates the kernels are compiled without prefetch.
+# together and already cached, where the prefetch instructions are pure overhead (benchmarks/results/ops_notes.md).
+# Below this many scalar updates the kernels are compiled without prefetch.
 PREFETCH_MIN_WORK = 1 << 22
 
 
@@ -122,11 +122,11 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, ma
                out):  # pragma: no cover - compiled
     # copy (x_j) or add_relu (relu(x_j + e_ij)) on rows flattened to [N, F] / [E, F] (F = heads * dim): with no
     # per-head factor the head split only costs. Row views and a select (not a conditional add) let LLVM vectorise
-    # the feature loop; on E=2M random edges, F=64, this form ran add_relu 2x faster than an [N, H, D] loop.
+    # the feature loop; faster than an [N, H, D] loop (benchmarks/results/ops_notes.md).
     # save_mask: also write relu'(x_j + e_ij) as one byte per element into mask [E, F] (destination-sorted rows,
     # written in order), which spares the backward pass its random reads of e (see _add_relu_bwd_mask).
-    # The message branch sits outside the edge loop: tested per edge, it made the copy path 1.8x slower on a ZINC
-    # batch (0.45 vs 0.25 ms), whose rows are cached and where the loop body is only a few vector adds.
+    # The message branch sits outside the edge loop: tested per edge, it slowed the copy path on ZINC batches, whose
+    # rows are cached and where the loop body is only a few vector adds (benchmarks/results/ops_notes.md).
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
     dim = x.shape[1]
@@ -257,8 +257,8 @@ def _add_relu_bwd_edge(dst, pos, mask, g, zero, ge):  # pragma: no cover - compi
     # d/de_ij = g_i * relu'(x_j + e_ij), in original edge order: the [E, F] result is written sequentially and the
     # random accesses are reads (g_i, and the mask row at the edge's destination-sorted position), which the CPU
     # overlaps with prefetch. Writing it from the source walk above put one random [F] row write per edge on the
-    # critical path: on E=2M random edges, F=64, 2 threads, that fused walk took 650 ms, the two passes 130 + 400 ms
-    # (most of the 400 was first-touch page faults of the fresh 488 MB result: it is now on huge pages, see _memory).
+    # critical path, slower than the two passes (benchmarks/results/ops_notes.md); the fresh [E, F] result's
+    # first-touch page faults are the other cost, hence huge pages (see _memory).
     n_edges = dst.shape[0]
     dim = g.shape[1]
     for eid in prange(n_edges):

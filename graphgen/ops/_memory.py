@@ -1,22 +1,20 @@
 """Output buffers of the CPU kernels, on transparent huge pages when they are large.
 
-A fresh multi-hundred-MB tensor costs one page fault per 4 KiB page the first time a kernel writes it: on this
-project's 2-core machine, allocating and filling the [E, F] = [2M, 64] float32 edge gradient of ``add_relu`` took
-about 370 ms, most of the 400 ms its backward pass took. ``madvise(MADV_HUGEPAGE)`` on the buffer (the kernel honours
-it when ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or ``madvise``) makes that one fault per 2 MiB;
-the same allocate-and-fill then took about 100 ms. This is the per-buffer form of PyTorch's process-wide
-``THP_MEM_ALLOC_ENABLE=1``; graphgen applies it only to its own kernel outputs of at least
-:data:`HUGEPAGE_MIN_BYTES`. The first huge-page allocation of a process can be slower (the kernel compacts memory
-once). ``GRAPHGEN_HUGEPAGES=0`` turns it off; on systems without ``madvise`` (not Linux, THP ``never``) it is a no-op.
+A fresh multi-hundred-MB tensor costs one page fault per 4 KiB page the first time a kernel writes it, which can be
+most of a backward pass (``add_relu``'s [E, F] edge gradient). ``madvise(MADV_HUGEPAGE)`` on the buffer (the kernel
+honours it when ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or ``madvise``) makes that one fault
+per 2 MiB. This is the per-buffer form of PyTorch's process-wide ``THP_MEM_ALLOC_ENABLE=1``; graphgen applies it
+only to its own kernel outputs of at least :data:`HUGEPAGE_MIN_BYTES`. The first huge-page allocation of a process
+can be slower (the kernel compacts memory once). ``GRAPHGEN_HUGEPAGES=0`` turns it off; on systems without
+``madvise`` (not Linux, THP ``never``) it is a no-op.
 
-Even on huge pages, fresh memory is the slow part on a virtual machine: on the same machine, faulting in the 488 MB
-edge gradient took 90-120 ms on most calls and 850-960 ms on about one call in four (the host backing guest pages;
-no compaction stall was counted in ``/proc/vmstat``), which made ``add_relu`` forward+backward swing between 0.45 and
-1.1 s. So these buffers also come from a small **caching allocator**, the CPU counterpart of PyTorch's CUDA one: a
+Even on huge pages, fresh memory is slow and erratic on a virtual machine (the host backs guest pages on first
+touch), so these buffers also come from a small **caching allocator**, the CPU counterpart of PyTorch's CUDA one: a
 buffer handed out by :func:`empty` goes back to a free list when the last tensor using it dies, and the next request
 of the same size (rounded up to 2 MiB) reuses its already-resident pages. Free buffers are kept up to
 ``GRAPHGEN_BUFFER_POOL_MB`` (default 2048; ``0`` turns the cache off), and :func:`empty_cache` hands them all back to
 the system. A pooled tensor is an ordinary tensor except that its storage cannot be resized (``resize_`` raises).
+The measurements behind both choices are in ``benchmarks/results/ops_notes.md``.
 """
 from __future__ import annotations
 

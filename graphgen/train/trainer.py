@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from graphgen.train import checkpoint as ckpt
 from graphgen.train import distributed
+from graphgen.train.config import ConfigError
 from graphgen.train.ema import EMA
 
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -215,8 +216,11 @@ class Trainer:
         self.model_config = model_config
         self.ctx = ctx or distributed.init()
         if config.max_steps is None and config.epochs is None and config.minutes is None:
-            raise ValueError("the trainer needs a budget: set --max-steps, --epochs or --minutes "
-                             "(trainer.max_steps / trainer.epochs / trainer.minutes)")
+            raise ConfigError("the trainer needs a budget: set --max-steps, --epochs or --minutes "
+                              "(trainer.max_steps / trainer.epochs / trainer.minutes)")
+        if config.schedule == "cosine" and config.max_steps is None and config.epochs is None:
+            raise ConfigError("a cosine schedule (--decay-to) ends at --max-steps or at the last of --epochs; "
+                              "set one of them")
         if len(data) == 0:
             raise ValueError("the training set is empty")
 
@@ -398,7 +402,7 @@ class Trainer:
                 row["best"] = best is None or scores["score"] < best
                 if row["best"]:
                     state["best_score"] = float(scores["score"])
-                    state["pending_best"] = True
+                    state["pending_best"] = {"step": int(state["step"]), **scores}
             log.write(json.dumps(row) + "\n")
             log.flush()
             if cfg.select:
@@ -413,9 +417,7 @@ class Trainer:
             folder = self._write_checkpoint(state, opt, ema, gen)
             if ctx.is_main and pending:
                 source = folder / "ema" if ema is not None else folder
-                run.publish_best(int(state["step"]), source,
-                                 {"step": int(state["step"]), "score": state["best_score"],
-                                  "reference": "the model's evaluation (see selection.jsonl)"})
+                run.publish_best(int(state["step"]), source, pending)
 
         if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
             stopped_by = "max_steps"

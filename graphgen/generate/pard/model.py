@@ -13,8 +13,7 @@ earlier blocks, plus ``size_weight ·`` cross-entropy of the next-block size (0 
 Next-block head: ``p(size_i, degree_i | blocks < i) = p(size_i | ·) · p(degree_i | size_i, ·)``. Block size and
 degree are strongly coupled (a first block of 5 nodes is a 5-ring, degree 2; one of 1 node has degree 0), so drawing
 them from two independent heads, as models saved before ``PARDConfig.degree_given_size`` existed do, pairs sizes with
-impossible degrees: with the previous bundled QM9 model, 52% of 5-node first blocks came out as something other
-than a ring, and only 69% of sampled graphs had the block order they were generated in. ``graphgen train pard --init MODEL
+impossible degrees (figures: the ``qm9`` model card, section "Why stage 4"). ``graphgen train pard --init MODEL
 --heads-only`` gives an old model the joint head and fits it on the frozen denoiser.
 
 Deviation: the paper draws the first block's size from the training distribution. Here the same size/degree head
@@ -54,7 +53,7 @@ class PARDConfig:
 
     num_node_types: int = 4  # atom types (qm9: C, N, O, F); 1 for plain graphs
     num_edge_types: int = 4  # including class 0 = no edge (qm9: none, single, double, triple)
-    vocab: str | None = "qm9"  # graphgen.data.molecules.VOCABS key, or None for plain graphs
+    vocab: str | dict | None = "qm9"  # VOCABS name or MoleculeVocab.to_dict() (resolve_vocab); None: plain graphs
     max_hops: int = 1  # K of the hashed multi-hop degree (block decomposition)
     num_steps: int = 50  # T, diffusion steps per block
     noise: str = "marginal"  # "marginal" or "uniform" limit distribution

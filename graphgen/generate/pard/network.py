@@ -88,9 +88,9 @@ def masked_pair_product(e1: Tensor, e2: Tensor, masks: BlockMasks) -> Tensor:
 
 
 # Sampling runs the network on small blocks (a few virtual nodes against <= tens of real ones) for many graphs at
-# once. There, einsum's bmm over thousands of tiny matrices costs more than a broadcast multiply and sum: on QM9
-# shapes (200 graphs, 3 virtual x 6 real nodes, 32 channels) 1.8 ms against 0.43 ms per product. The broadcast form
-# is used while its intermediate stays below this many elements, bmm above (large graphs).
+# once. There, einsum's bmm over thousands of tiny matrices costs more than a broadcast multiply and sum
+# (benchmarks/results/pard_notes.md). The broadcast form is used while its intermediate stays below this many
+# elements, bmm above (large graphs).
 _BROADCAST_LIMIT = 1 << 22
 
 

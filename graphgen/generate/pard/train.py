@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from graphgen.generate.pard.model import PARDConfig, PARDGenerator
+from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TrainerConfig
 
 # PARDConfig fields measured on the training data (see resolve_model_config)
@@ -97,7 +98,7 @@ def resolve_model_config(model: PARDConfig, graphs: list, vocab) -> PARDConfig:
     defaults = PARDConfig()
     set_by_user = [k for k in DERIVED if getattr(model, k) != getattr(defaults, k)]
     if set_by_user:
-        raise ValueError(f"model.{', model.'.join(set_by_user)} {'is' if len(set_by_user) == 1 else 'are'} measured "
+        raise ConfigError(f"model.{', model.'.join(set_by_user)} {'is' if len(set_by_user) == 1 else 'are'} measured "
                          "on the training data; remove them from the run config")
     if vocab is not None:
         num_node_types, num_edge_types = vocab.num_atom_types, vocab.num_bond_types + 1
@@ -126,6 +127,7 @@ def selection_fn(graphs: list, num_samples: int, seed: int = 12345):
         scores = evaluate_graphs(samples, graphs, protocol="gdss", progress=False, num_workers=0)
         row = {k: float(scores[k]) for k in SELECT_STATS}
         row["score"] = sum(row.values())
+        row["reference"] = f"{len(graphs)} training graphs, {num_samples} samples, seed {seed}"
         return row
     return evaluate
 
@@ -137,6 +139,9 @@ def build(cfg: PARDRunConfig, args: argparse.Namespace, run_dir: Path, *, resume
 
     graphs, vocab = load_split(cfg.dataset, "train", args.data_dir, seed=cfg.split_seed, run_dir=run_dir)
     print(f"[pard] {cfg.dataset}: {len(graphs)} training graphs")
+    if cfg.trainer.select and vocab is not None:
+        raise ConfigError(f"--select scores generic-graph MMDs; it is not for molecule datasets ({cfg.dataset}); "
+                          "pick a molecule checkpoint with `graphgen bench generate` instead")
     heads_only = cfg.heads_only
     if resume:
         model = PARDGenerator.from_pretrained(RunFolder(run_dir).link("last"))
@@ -146,14 +151,14 @@ def build(cfg: PARDRunConfig, args: argparse.Namespace, run_dir: Path, *, resume
 
         model = load_generator(args.init)
         if not isinstance(model, PARDGenerator):
-            raise ValueError(f"--init {args.init}: a {type(model).__name__}, not a PARD model")
+            raise ConfigError(f"--init {args.init}: a {type(model).__name__}, not a PARD model")
         if heads_only and not model.config.degree_given_size:
             model = model.with_joint_block_head()
             print("[pard] the degree head now sees the next block's size (zero-initialised size embedding)")
         print(f"[pard] warm start from {args.init} (architecture from its config; fresh optimiser)")
     else:
         if heads_only:
-            raise ValueError("heads_only trains the block heads of an existing model; give --init")
+            raise ConfigError("heads_only trains the block heads of an existing model; give --init")
         graphs = attach_blocks(graphs, cfg.model.max_hops, run_dir / f"blocks_k{cfg.model.max_hops}.safetensors")
         torch.manual_seed(cfg.trainer.seed)   # application entry: the initial weights
         model = PARDGenerator(resolve_model_config(cfg.model, graphs, vocab))
@@ -189,9 +194,6 @@ def run(args: argparse.Namespace) -> int:
         prepare_run_folder(out, resume=args.resume, overwrite=args.overwrite)
     distributed.barrier(ctx)
     model, graphs, heads_only = build(cfg, args, out, resume=args.resume)
-    if cfg.trainer.select and model.config.vocab is not None:
-        raise ValueError(f"--select scores generic-graph MMDs; it is not for molecule datasets ({cfg.dataset}); "
-                         "pick a molecule checkpoint with `graphgen bench generate` instead")
     if ctx.is_main:
         print(model)
     evaluate = None

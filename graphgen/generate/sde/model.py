@@ -24,9 +24,9 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
-from torch_geometric.utils import to_dense_adj, to_dense_batch
 from tqdm.auto import tqdm
 
+from graphgen.data.dense import to_dense
 from graphgen.generate.base import Generator
 from graphgen.generate.sde.losses import dsm_losses
 from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
@@ -71,7 +71,7 @@ class ScoreSDEConfig:
     kind: str = "graph"  # "graph" | "molecule"
     max_nodes: int = 20
     num_node_features: int = 10  # generic: degree classes (GDSS max_feat_num); molecules: len(vocab.atoms)
-    vocab: str | None = None  # key of graphgen.data.molecules.VOCABS for molecules
+    vocab: str | dict | None = None  # molecules: a VOCABS name or MoleculeVocab.to_dict() (resolve_vocab)
     remove_isolated: bool = True  # generic graphs: drop isolated nodes of samples (GDSS's adjs_to_graphs)
     sde_x: SDEConfig = dataclasses.field(default_factory=SDEConfig)
     sde_adj: SDEConfig = dataclasses.field(default_factory=SDEConfig)
@@ -123,7 +123,7 @@ class ScoreSDEGenerator(Generator):
             vocab = self.vocab  # validates the name
             if config.num_node_features != vocab.num_atom_types:
                 raise ValueError(f"molecules use one feature per atom type: set num_node_features="
-                                 f"{vocab.num_atom_types} for vocab '{config.vocab}'")
+                                 f"{vocab.num_atom_types} for vocab '{vocab.name}'")
             if vocab.aromatic:
                 raise ValueError("GDSS molecules are kekulized: use a vocabulary without AROMATIC bonds")
         self.sde_x = build_sde(config.sde_x)
@@ -139,14 +139,15 @@ class ScoreSDEGenerator(Generator):
 
     @property
     def vocab(self):
-        """The molecule vocabulary (``graphgen.data.molecules.VOCABS[config.vocab]``); ``None`` for generic graphs."""
+        """The molecule vocabulary (``resolve_vocab(config.vocab)``); ``None`` for generic graphs."""
         if self.config.kind != "molecule":
             return None
-        from graphgen.data.molecules import VOCABS
+        from graphgen.data.molecules import resolve_vocab
 
-        if self.config.vocab not in VOCABS:
-            raise ValueError(f"ScoreSDEConfig.vocab must be one of {sorted(VOCABS)}, got {self.config.vocab!r}")
-        return VOCABS[self.config.vocab]
+        if self.config.vocab is None:
+            raise ValueError("ScoreSDEConfig.vocab is required for kind='molecule': a VOCABS name or a "
+                             "MoleculeVocab.to_dict() dict")
+        return resolve_vocab(self.config.vocab)
 
     def reset_parameters(self) -> None:
         self.net_x.reset_parameters()
@@ -181,13 +182,12 @@ class ScoreSDEGenerator(Generator):
             atom = batch.x.view(-1).long()
             if atom.numel() and int(atom.max()) >= cfg.num_node_features:
                 raise ValueError(f"atom type {int(atom.max())} outside vocab '{cfg.vocab}' ({cfg.num_node_features} types)")
-            x, mask = to_dense_batch(torch.nn.functional.one_hot(atom, cfg.num_node_features).float(), vec,
-                                     max_num_nodes=N, batch_size=batch.num_graphs)
-            order = (batch.edge_attr.view(-1).float() + 1.0)  # single 1, double 2, triple 3
-            adj = to_dense_adj(batch.edge_index, vec, order, max_num_nodes=N, batch_size=batch.num_graphs)
+            # dense edge class = bond type + 1 (0 = no edge), which is GDSS's bond order: single 1, double 2, triple 3
+            x, order, mask = to_dense(atom, batch.edge_index, batch.edge_attr.view(-1).long(), vec, N,
+                                      batch_size=batch.num_graphs, num_node_classes=cfg.num_node_features)
+            adj = order.float()
         else:
-            _, mask = to_dense_batch(torch.zeros(batch.num_nodes, 1), vec, max_num_nodes=N, batch_size=batch.num_graphs)
-            adj = to_dense_adj(batch.edge_index, vec, max_num_nodes=N, batch_size=batch.num_graphs).clamp(max=1.0)
+            _, adj, mask = to_dense(None, batch.edge_index, None, vec, N, batch_size=batch.num_graphs)
             x = degree_one_hot(adj, mask, cfg.num_node_features)
         adj = adj * (1 - torch.eye(N))  # no self loops
         return mask_x(x, mask), mask_adj(adj, mask), mask

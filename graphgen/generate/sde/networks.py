@@ -176,8 +176,8 @@ class AttentionLayer(nn.Module):
 
         Each channel's Q, K and V convolutions share one normalised adjacency, so the node features are aggregated
         once per channel (``Â_c X``) and projected by the three stacked weight matrices in one matmul per channel
-        (``(Â X) W = Â (X W)``); this replaces 3·C tiny batched matmuls by one (1.19× per joint score evaluation of
-        the QM9 networks at batch 1,000, one measurement). Same parameters and, up to float rounding, same output as
+        (``(Â X) W = Â (X W)``); one matmul instead of 3·C tiny batched ones is faster
+        (benchmarks/results/gdss_notes.md). Same parameters and, up to float rounding, same output as
         :meth:`forward_per_channel`.
         """
         B, N, F_in = x.shape

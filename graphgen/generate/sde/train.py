@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from graphgen.generate.sde.model import ScoreSDEConfig, ScoreSDEGenerator
+from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TrainerConfig
 
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = load_generator(args.init)
         if not isinstance(model, ScoreSDEGenerator):
-            raise ValueError(f"--init {args.init}: a {type(model).__name__}, not a GDSS (sde) model")
+            raise ConfigError(f"--init {args.init}: a {type(model).__name__}, not a GDSS (sde) model")
     else:
         model_cfg = cfg.model if cfg.dataset in DATASETS else measured_model_config(cfg.model, graphs, vocab)
         model_cfg = dataclasses.replace(model_cfg, dataset=str(cfg.dataset), training={
