@@ -1,7 +1,7 @@
 """PARD QM9 samples against the data, block by block: where validity and uniqueness are lost.
 
-Reads the samples that ``graphgen bench generate`` saves next to its JSON (``*.samples.pt``) and prints, next to the
-same statistic on QM9's training graphs:
+Reads the samples that ``graphgen bench generate`` saves next to its JSON (``*.samples.safetensors``, a
+``graphgen.data.graph_file``) and prints, next to the same statistic on QM9's training graphs:
 
 - ``block_order_agreement``: samples whose generation blocks are their PARD decomposition (the data: 1.0 by
   construction);
@@ -10,7 +10,7 @@ same statistic on QM9's training graphs:
 - with ``--model``: the size head's probability of stopping right after a 6-node first block, teacher-forced on
   training graphs and on the samples' own first blocks (a head shown blocks unlike the data's stops at random).
 
-    GRAPHGEN_DATA=../shared/data python benchmarks/pard_blocks_qm9.py runs/notes/pard_qm9_n10000.samples.pt \
+    GRAPHGEN_DATA=../shared/data python benchmarks/pard_blocks_qm9.py runs/notes/pard_qm9_n10000.samples.safetensors \
         --model runs/pard_qm9_b/ema_16767
 
 This is the analysis behind the joint next-block head (``PARDConfig.degree_given_size``).
@@ -46,27 +46,27 @@ def stop_after_first_block(model, graphs: list[Data], size: int) -> tuple[int, f
 
 
 def main() -> None:
+    from graphgen.data.graph_file import load_graphs
     from graphgen.data.molecules import VOCABS
     from graphgen.data.registry import load_dataset
     from graphgen.evaluate.molecules import gdss_outcome
     from graphgen.generate.pard.blocks import block_decomposition, order_agreement
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("samples", help="*.samples.pt written by `graphgen bench generate`")
+    p.add_argument("samples", help="*.samples.safetensors written by `graphgen bench generate`")
     p.add_argument("--model", default=None, help="the PARD model that sampled them (for the stop probabilities)")
     p.add_argument("--reference", type=int, default=20000, help="training graphs to compare with")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    saved = torch.load(args.samples, weights_only=True)
-    samples = [Data.from_dict(d) for d in saved["graphs"]]
+    samples, saved = load_graphs(args.samples)
     train = load_dataset("qm9", "train")
     step = max(len(train) // args.reference, 1)
     ref = [train[i] for i in range(0, len(train), step)][: args.reference]
     for g in ref:
         g.block = block_decomposition(g.edge_index, int(g.num_nodes))
-    print(f"{len(samples)} samples of {saved['key']}; {len(ref)} QM9 training graphs")
+    print(f"{len(samples)} samples of {saved.get('key')}; {len(ref)} QM9 training graphs")
     print(f"block_order_agreement: samples {order_agreement(samples):.4f}, QM9 {order_agreement(ref):.4f}")
 
     for size in (5, 6):

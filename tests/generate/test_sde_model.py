@@ -173,6 +173,8 @@ def test_config_errors_name_the_fix():
         ScoreSDEGenerator(tiny_graph_config()).encode([graph(7, [(0, 6)])])
     with pytest.raises(ValueError, match="num_node_features"):
         ScoreSDEGenerator(tiny_graph_config()).encode([graph(6, [(0, i) for i in range(1, 6)])])
+    with pytest.raises(ValueError, match="duplicate edges"):  # graphgen.data.dense refuses to merge them silently
+        ScoreSDEGenerator(tiny_graph_config()).encode([graph(3, [(0, 1), (0, 1)])])
     with pytest.raises(ValueError, match="unknown"):
         config_from_dict({"net_x": {"depth": 2, "width": 3}})
     with pytest.raises(RuntimeError, match="set_node_distribution"):

@@ -65,7 +65,7 @@ def test_generate_saves_samples_and_rescores_them(tmp_path, monkeypatch):
     args = ["bench", "generate", "--dataset", "qm9", "--model", str(folder), "-n", "5", "--json", str(out),
             "--no-progress"]
     main(args)
-    assert out.with_suffix(".samples.pt").exists()
+    assert out.with_suffix(".samples.safetensors").exists()
     monkeypatch.setattr(PARDGenerator, "sample", lambda *a, **k: pytest.fail("sampled again"))
     written = json.loads(out.read_text())["scores"]
     assert 0.0 <= written["block_order_agreement"] <= 1.0  # PARD samples carry their generation order
