@@ -28,25 +28,16 @@ PUBLISHED_GDSS = {"validity_wo_correction": 0.9572, "nspdk_mmd": 0.003, "fcd": 2
                   "novelty": 0.8627}  # GDSS paper, QM9 (REFERENCE.md §5, unverified)
 
 
-def load(name_or_path: str):
-    from pathlib import Path
-
-    from graphgen.generate import load_generator
-
-    if Path(name_or_path).is_dir():
-        return load_generator(name_or_path)
-    from graphgen import hub
-
-    return hub.load(name_or_path)
-
-
 def measure(model, n: int, seed: int, batch_size: int) -> dict:
-    """Sample ``n`` graphs; return graphs, seconds and network evaluations per graph (``last_sample_stats``; both
+    """Sample ``n`` graphs; return graphs, seconds and network evaluations per graph (``SampleStats``; both
     generators count one pass of their denoiser over a graph as one evaluation)."""
+    from graphgen.generate.base import SampleStats
+
+    stats = SampleStats()
     start = time.perf_counter()
-    graphs = model.sample(n, generator=torch.Generator().manual_seed(seed), batch_size=batch_size)
+    graphs = model.sample(n, generator=torch.Generator().manual_seed(seed), batch_size=batch_size, callback=stats)
     seconds = time.perf_counter() - start
-    nfe = float(getattr(model, "last_sample_stats", {}).get("nfe", float("nan")))
+    nfe = stats.evaluations_per_graph
     return {"graphs": graphs, "seconds": seconds, "nfe_per_graph": nfe, "mol_per_s": n / seconds}
 
 
@@ -66,13 +57,14 @@ def main() -> None:
 
     from graphgen.data.molecules import VOCABS
     from graphgen.evaluate.molecules import evaluate_molecules
+    from graphgen.generate import load_generator
 
     rows = {}
     sources = {}
     for label, where, saved in (("PARD", args.pard, args.pard_scores), ("SDE", args.sde, args.sde_scores)):
         if where is None:
             continue
-        model = load(where)
+        model = load_generator(where)
         vocab = VOCABS[getattr(model.config, "vocab", None) or "qm9"] if label == "PARD" else getattr(model, "vocab", VOCABS["qm9"])
         m = measure(model, args.n, args.seed, args.batch_size)
         graphs = m.pop("graphs")

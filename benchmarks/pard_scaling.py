@@ -22,6 +22,7 @@ import time
 def child(n: int, blocks: int, threads: int, config_path: str | None) -> dict:
     import torch
 
+    from graphgen.generate.base import SampleStats
     from graphgen.generate.pard.model import PARDConfig, PARDGenerator
 
     torch.set_num_threads(threads)
@@ -30,9 +31,9 @@ def child(n: int, blocks: int, threads: int, config_path: str | None) -> dict:
         raw.pop("generator", None)
         cfg = PARDConfig(**raw)
     else:
-        from graphgen import hub
+        from graphgen.generate import load_generator
 
-        cfg = type(hub.load("qm9")).config_from_dict(json.loads((hub.resolve("qm9") / "config.json").read_text()))
+        cfg = load_generator("qm9").config
     size = -(-n // blocks)
     cfg = PARDConfig(**{**cfg.__dict__, "max_nodes": n, "max_block_size": max(cfg.max_block_size, size),
                         "max_degree": max(cfg.max_degree, 2)})
@@ -46,7 +47,8 @@ def child(n: int, blocks: int, threads: int, config_path: str | None) -> dict:
     model = FixedBlocks(cfg).eval()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    graphs = model.sample(1, generator=torch.Generator().manual_seed(0))
+    stats = SampleStats()
+    graphs = model.sample(1, generator=torch.Generator().manual_seed(0), callback=stats)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # peer: one evaluation of the same network on the whole n-node graph (one-shot cost per step)
@@ -60,7 +62,7 @@ def child(n: int, blocks: int, threads: int, config_path: str | None) -> dict:
         model._forward(X, E, blk, m, empty, torch.zeros(1, 0, n, dtype=torch.long), torch.zeros(1, 0, 0, dtype=torch.long),
                        empty, empty.bool(), empty, empty, empty)
     one_pass = time.perf_counter() - t1
-    return {"nodes": graphs[0].num_nodes, "seconds_per_sample": seconds, "nfe": model.last_sample_stats["nfe"],
+    return {"nodes": graphs[0].num_nodes, "seconds_per_sample": seconds, "nfe": stats.evaluations_per_graph,
             "peak_rss_mb": peak / 1024, "sampling_rss_increase_mb": (peak - base) / 1024,
             "one_full_pass_seconds": one_pass, "hidden": cfg.hidden, "layers": cfg.num_layers, "T": cfg.num_steps}
 

@@ -39,10 +39,11 @@ def main() -> None:
     args = p.parse_args()
 
     from graphgen.evaluate import evaluate_molecules
-    from graphgen.generate.commands import load_model
+    from graphgen.generate import load_generator
+    from graphgen.generate.base import SampleStats
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)                      # a saved folder or a bundled name (e.g. qm9-gdss)
+    model = load_generator(args.model)                  # a saved folder or a bundled name (e.g. qm9-gdss)
     if getattr(model, "vocab", None) is None:
         raise SystemExit(f"{args.model} is not a molecule model")
     from graphgen.data.registry import load_dataset
@@ -53,12 +54,14 @@ def main() -> None:
     rows = []
     for steps in args.steps:
         gen = torch.Generator().manual_seed(args.seed)
+        stats = SampleStats()
         t0 = time.perf_counter()
-        mols = model.sample(args.n, generator=gen, num_steps=steps, method=args.method, batch_size=args.batch_size)
+        mols = model.sample(args.n, generator=gen, batch_size=args.batch_size, callback=stats, steps=steps,
+                            sampler=args.method)
         sec = time.perf_counter() - t0
         scores = evaluate_molecules(mols, train=train_smiles, test=test_smiles, protocol="gdss",
                                     vocab=model.vocab, progress=False)
-        row = {"steps": steps, "nfe": model.last_sample_stats["nfe"], "seconds": sec, "mol_per_s": args.n / sec,
+        row = {"steps": steps, "nfe": stats.evaluations_per_graph, "seconds": sec, "mol_per_s": args.n / sec,
                "valid_wo_corr": 100 * pick(scores, "validity_wo_correction", "valid_wo_corr", "validity"),
                "nspdk": pick(scores, "nspdk", "nspdk_mmd"), "fcd": pick(scores, "fcd"),
                "unique": 100 * pick(scores, "uniqueness", "unique"), "novel": 100 * pick(scores, "novelty", "novel"),

@@ -1,14 +1,18 @@
 """Graph generators. Every generator has the same surface (see ``graphgen.generate.base``):
-``loss(batch)``, ``sample(num_graphs, *, generator=None, ...)``, ``save_pretrained(path)``, ``from_pretrained(path)``.
+``loss(batch)``, ``sample(num_graphs, *, generator=None, batch_size=None, progress=False, callback=None, **options)``,
+``save_pretrained(path)``, ``from_pretrained(name_or_path)``.
 
 ``GENERATORS`` maps the ``"generator"`` key written in a checkpoint's ``config.json`` to the class that loads it
-(``"module:Class"``, imported on use). It is the only registry of generators.
+(``"module:Class"``, imported on use). It is the only registry of generators. :func:`load_generator` is the one place
+a bundled-model name (``graphgen.hub``, data only) or a saved folder becomes a model.
 """
 from __future__ import annotations
 
 import importlib
 import json
 from pathlib import Path
+
+from graphgen import hub
 
 GENERATORS: dict[str, str] = {
     "sde": "graphgen.generate.sde.model:ScoreSDEGenerator",
@@ -24,18 +28,30 @@ def generator_class(kind: str):
     return getattr(importlib.import_module(module_name), cls_name)
 
 
-def load_generator(path: str | Path):
-    """Load any saved generator from a folder holding ``config.json`` (with a ``"generator"`` key) and weights, or a
-    bundled model by name (``graphgen.hub.MODELS``, e.g. ``"qm9"``) when no such folder exists."""
-    from graphgen import hub
+def model_folder(name_or_path: str | Path) -> Path:
+    """The folder a generator loads from: ``name_or_path`` when it is a folder, else the bundled model of that name
+    (``graphgen.hub.MODELS``). An existing folder wins over a bundled name spelled the same."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if str(name_or_path) in hub.MODELS:
+        return hub.resolve(str(name_or_path))
+    raise FileNotFoundError(
+        f"{str(name_or_path)!r} is not a folder and not a bundled model; pass a folder written by save_pretrained() "
+        f"(e.g. runs/<name>/ema) or a bundled model: {', '.join(sorted(hub.MODELS))}"
+    )
 
-    if not Path(path).is_dir() and str(path) in hub.MODELS:
-        path = hub.resolve(str(path))
-    path = Path(path)
+
+def load_generator(name_or_path: str | Path, *, map_location: str = "cpu"):
+    """Any saved generator, in eval mode, from a folder holding ``config.json`` (with a ``"generator"`` key, which
+    picks the class in :data:`GENERATORS`) and ``model.safetensors``, or from a bundled model name (e.g. ``"qm9"``).
+    """
+    path = model_folder(name_or_path)
     cfg_file = path / "config.json"
-    if not cfg_file.exists():
-        raise FileNotFoundError(f"{cfg_file} not found: a saved generator folder holds config.json and model.safetensors")
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{cfg_file} not found: a folder written by save_pretrained() holds config.json and "
+                                "model.safetensors")
     kind = json.loads(cfg_file.read_text()).get("generator")
     if kind is None:
         raise ValueError(f"{cfg_file} has no 'generator' key; expected one of {sorted(GENERATORS)}")
-    return generator_class(kind).from_pretrained(path)
+    return generator_class(kind).from_pretrained(path, map_location=map_location)

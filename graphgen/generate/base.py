@@ -1,13 +1,26 @@
-"""The surface every graph generator shares, and an exponential moving average of weights.
+"""The surface every graph generator shares, the sampling-event schema, and an exponential moving average of weights.
 
 A generator is an :class:`torch.nn.Module` built from one config dataclass (kept as ``self.config``) with
 
 - ``loss(batch) -> Tensor``: the scalar training loss on a PyG ``Batch`` (or whatever the generator's loader yields);
-- ``sample(num_graphs, *, generator=None, ...) -> list[Data]``: new graphs, randomness drawn only from ``generator``;
+- ``sample(num_graphs, *, generator=None, batch_size=None, progress=False, callback=None, **options) -> list[Data]``:
+  new graphs, randomness drawn only from ``generator``; ``options`` are the generator's sampler settings (an unknown
+  one is a :class:`SampleOptionError` naming the valid ones);
 - ``save_pretrained(path)``: ``path/model.safetensors`` (every parameter and buffer) and ``path/config.json`` (the full
   resolved config plus ``"generator": <key of graphgen.generate.GENERATORS>``);
 - ``from_pretrained(name_or_path)``: rebuild from ``config.json`` and load the weights (strict: missing or unexpected
-  tensors are an error). Nothing is unpickled.
+  tensors are an error); a bundled model name is resolved by ``graphgen.generate.model_folder``. Nothing is unpickled.
+
+Sampling events. ``callback(event)`` receives dicts with a ``"kind"`` key; every generator emits
+
+- ``{"kind": "evaluation", "num_graphs": k, ...}`` once per network pass over ``k`` graphs. One pass over one graph
+  counts 1, whatever the network (GDSS: one joint evaluation of its two score networks; PARD: one denoising step of a
+  block, or one next-block size/degree prediction). Generator-specific keys may follow (GDSS ``"step"``; PARD
+  ``"block"``, ``"step"``, ``"finished"``);
+- ``{"kind": "sampled", "num_graphs": k}`` when ``k`` more graphs are finished.
+
+Other kinds are generator-specific (GDSS ``"step"`` carries the state after each sampler step); a callback ignores
+kinds it does not know. :class:`SampleStats` is a callback that counts network evaluations per graph.
 
 Subclasses set two class attributes, ``generator_key`` (e.g. ``"sde"``) and ``config_class`` (the dataclass), and
 implement ``loss`` and ``sample``. A config whose fields are themselves dataclasses (or need conversion) overrides
@@ -20,34 +33,53 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from graphgen.generate import model_folder  # the package module imports only graphgen.hub: no cycle
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 
-def resolve_pretrained_path(name_or_path: str | Path) -> Path:
-    """A saved-generator folder from a path, or from a bundled model name (``graphgen.hub``) when one exists."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    try:  # bundled models are optional; the hub module is owned elsewhere
-        from graphgen import hub  # type: ignore[attr-defined]
-    except ImportError:
-        hub = None
-    resolve = getattr(hub, "resolve", None) if hub is not None else None
-    if resolve is not None:
-        try:
-            return Path(resolve(str(name_or_path)))
-        except KeyError:
-            pass
-    raise FileNotFoundError(
-        f"'{name_or_path}' is neither a folder holding {CONFIG_NAME} + {WEIGHTS_NAME} nor a bundled model name; "
-        "pass the folder written by save_pretrained() (e.g. runs/<name>/final)"
-    )
+class SampleOptionError(ValueError):
+    """A sampler option that the generator does not take, or a value it cannot use; the message names the valid ones."""
+
+
+def check_sample_options(owner: str, options: dict[str, Any], valid: list[str], hint: str = "") -> None:
+    """Raise :class:`SampleOptionError` if ``options`` has a key outside ``valid``; ``owner`` names the method."""
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        takes = f"valid options: {', '.join(sorted(valid))}" if valid else "it takes no sampler options"
+        raise SampleOptionError(f"{owner}: unknown option{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(unknown)}; {takes}{'. ' + hint if hint else ''}")
+
+
+class SampleStats:
+    """A sampling callback that counts network evaluations and finished graphs (events in the module docstring).
+
+    ``stats = SampleStats(); model.sample(100, callback=stats); stats.evaluations_per_graph``.
+    """
+
+    def __init__(self) -> None:
+        self.evaluations = 0  # graph-evaluations: sum of num_graphs over "evaluation" events
+        self.graphs = 0  # sum of num_graphs over "sampled" events
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["kind"] == "evaluation":
+            self.evaluations += event["num_graphs"]
+        elif event["kind"] == "sampled":
+            self.graphs += event["num_graphs"]
+
+    @property
+    def evaluations_per_graph(self) -> float:
+        """Network evaluations per finished graph (``nan`` before any graph finished)."""
+        return self.evaluations / self.graphs if self.graphs else float("nan")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(evaluations={self.evaluations}, graphs={self.graphs})"
 
 
 class Generator(nn.Module, abc.ABC):
@@ -74,8 +106,18 @@ class Generator(nn.Module, abc.ABC):
         """Scalar training loss on one batch."""
 
     @abc.abstractmethod
-    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, **kwargs: Any) -> list:
-        """``num_graphs`` new graphs as a list of ``torch_geometric.data.Data``; randomness only from ``generator``."""
+    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
+               progress: bool = False, callback: Callable[[dict[str, Any]], None] | None = None,
+               **options: Any) -> list:
+        """``num_graphs`` new graphs as a list of ``torch_geometric.data.Data``.
+
+        Args:
+            generator: the only source of randomness (same seed and arguments -> same graphs).
+            batch_size: graphs sampled together (``None``: the generator's default).
+            progress: show a tqdm bar.
+            callback: receives the sampling events of the module docstring (e.g. a :class:`SampleStats`).
+            options: sampler settings of this generator; an unknown one is a :class:`SampleOptionError`.
+        """
 
     # -- persistence ------------------------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
@@ -111,10 +153,11 @@ class Generator(nn.Module, abc.ABC):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, *, map_location: str = "cpu") -> "Generator":
-        """Rebuild from ``config.json`` and load ``model.safetensors`` strictly (no pickle)."""
+        """Rebuild from ``config.json`` and load ``model.safetensors`` strictly (no pickle). ``name_or_path``: a folder
+        written by :meth:`save_pretrained` or a bundled model name (``graphgen.hub.MODELS``)."""
         from safetensors.torch import load_model
 
-        path = resolve_pretrained_path(name_or_path)
+        path = model_folder(name_or_path)
         cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
         for f in (cfg_file, weights):
             if not f.exists():

@@ -7,7 +7,12 @@ NSPDK (``graphgen.evaluate.evaluate_molecules``, GDSS protocol) when the model's
 or ``--data-dir``). Written molecules are the GDSS-corrected largest fragments of the graphs that yield one.
 Plain-graph models write JSON edge lists (``graphgen.evaluate.graphs.write_graphs_json``).
 
-Example: ``graphgen sample qm9 -n 1000 -o samples.smi --draw grid.png``.
+Sampler settings reach ``Generator.sample`` as options: ``--steps`` (``steps``), ``--sampler`` (``sampler``) and
+``--set key=value`` (any other option of the model, e.g. ``--set snr=0.1 --set corrector=none`` for GDSS; values are
+YAML scalars). An option the model does not take is an error naming the ones it does.
+
+Example: ``graphgen sample qm9 -n 1000 -o samples.smi --draw grid.png``;
+``graphgen sample qm9-gdss -n 100 --steps 200 --sampler s4 --set snr=0.1``.
 """
 from __future__ import annotations
 
@@ -32,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draw-count", type=int, default=24, help="molecules in the --draw grid")
     parser.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator used for sampling")
     parser.add_argument("--batch-size", type=int, default=500, help="graphs sampled together")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="denoising steps (GDSS: reverse-SDE steps; default: the model's config)")
+    parser.add_argument("--sampler", default=None,
+                        help="sampler name (GDSS: pc, em or s4; default: the model's config)")
+    parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="another sampler option of the model (repeatable), e.g. --set snr=0.1")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--data-dir", default=None, help="data root for novelty/FCD/NSPDK (default $GRAPHGEN_DATA)")
     parser.add_argument("--reference", default=None,
@@ -40,20 +51,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def load_model(name_or_path: str):
-    """A generator from a folder (``config.json`` + weights) or a bundled model name."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        from graphgen.generate import load_generator
+def sample_options(args: argparse.Namespace) -> dict:
+    """The sampler options of ``--steps``, ``--sampler`` and every ``--set KEY=VALUE`` (a YAML scalar)."""
+    from graphgen.train.config import ConfigError, parse_override
 
-        return load_generator(path)
-    from graphgen import hub
-
-    try:
-        return hub.load(name_or_path)
-    except KeyError:
-        raise SystemExit(f"graphgen sample: {name_or_path!r} is not a folder and not a bundled model "
-                         f"(bundled: {', '.join(sorted(hub.MODELS))})") from None
+    options = {}
+    if args.steps is not None:
+        options["steps"] = args.steps
+    if args.sampler is not None:
+        options["sampler"] = args.sampler
+    for item in args.options:
+        try:
+            path, value = parse_override(item)
+        except ConfigError as err:
+            raise SystemExit(f"graphgen sample: {err}") from None
+        key = ".".join(path)
+        if len(path) != 1:
+            raise SystemExit(f"graphgen sample: --set {item!r}: sampler options are plain names, e.g. snr=0.1")
+        if key in options:
+            raise SystemExit(f"graphgen sample: option {key!r} given twice (--set {item!r})")
+        options[key] = value
+    return options
 
 
 def _output_format(args: argparse.Namespace, molecules: bool) -> tuple[str, Path]:
@@ -125,24 +143,29 @@ def run(args: argparse.Namespace) -> int:
     name = args.model or args.model_option
     if not name:
         raise SystemExit("graphgen sample: name a model, e.g. `graphgen sample qm9` or `--model runs/sde_qm9/ema`")
-    model = load_model(name)
+    from graphgen.generate import load_generator
+    from graphgen.generate.base import SampleOptionError, SampleStats
+
+    options = sample_options(args)
+    try:
+        model = load_generator(name)
+    except FileNotFoundError as err:  # not a folder, not a bundled name, or a folder without the saved files
+        raise SystemExit(f"graphgen sample: {err}") from None
     vocab_name = getattr(model.config, "vocab", None)
     fmt, out_path = _output_format(args, molecules=vocab_name is not None)
 
-    evaluations = 0
-
-    def count(event: dict) -> None:
-        nonlocal evaluations
-        evaluations += event["num_graphs"]  # graph-evaluations: one network pass over one graph
-
+    stats = SampleStats()
     start = time.perf_counter()
-    graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
-                          batch_size=args.batch_size, progress=not args.no_progress, callback=count)
+    try:
+        graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
+                              batch_size=args.batch_size, progress=not args.no_progress, callback=stats, **options)
+    except SampleOptionError as err:  # raised before any sampling
+        raise SystemExit(f"graphgen sample: {err}") from None
     seconds = time.perf_counter() - start
     n = len(graphs)
     rows: list[tuple[str, str]] = [("samples", str(n)), ("seconds", f"{seconds:.1f}"),
                                    ("graphs / second", f"{n / seconds:.3g}"),
-                                   ("network evaluations / graph", f"{evaluations / n:.1f}")]
+                                   ("network evaluations / graph", f"{stats.evaluations_per_graph:.1f}")]
 
     if vocab_name is None:
         from graphgen.evaluate.graphs import write_graphs_json

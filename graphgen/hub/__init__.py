@@ -1,17 +1,17 @@
 """Pretrained generators that ship inside the package (``graphgen/hub/models/<name>/``).
 
 Each bundled model is a folder written by ``Generator.save_pretrained`` (``config.json`` + ``model.safetensors``)
-plus a model card ``README.md`` (training command, data, budget, measured metrics). Use::
+plus a model card ``README.md`` (training command, data, budget, measured metrics). This module is data only
+(names, folders, cards); :func:`graphgen.generate.load_generator` is the one place a name becomes a model::
 
-    import graphgen.hub
-    model = graphgen.hub.load("qm9")          # a Generator, in eval mode
+    from graphgen.generate import load_generator
+    model = load_generator("qm9")             # a Generator, in eval mode
     graphs = model.sample(100)                # list[Data]; molecules: x atom type, edge_attr bond type
 
 or from the shell ``graphgen sample qm9 -n 1000 -o samples.smi``. Weights are loaded with safetensors (no pickle).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,15 +56,6 @@ def resolve(name: str) -> Path:
             "reinstall graphgen (package data 'hub/models/**/*') or pass a folder written by save_pretrained()"
         )
     return path
-
-
-def load(name: str, *, map_location: str = "cpu"):
-    """Load bundled model ``name`` (any generator kind, from its ``config.json``), in eval mode."""
-    from graphgen.generate import generator_class
-
-    path = resolve(name)
-    kind = json.loads((path / "config.json").read_text())["generator"]
-    return generator_class(kind).from_pretrained(path, map_location=map_location)
 
 
 def model_card(name: str) -> str:

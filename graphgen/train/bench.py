@@ -111,13 +111,16 @@ def run_generate(args: argparse.Namespace) -> dict:
     from graphgen.data.molecules import VOCABS
     from graphgen.evaluate.commands import format_table
     from graphgen.evaluate.molecules import evaluate_molecules
-    from graphgen.generate.commands import load_model
+    from graphgen.generate import load_generator
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.num_samples < 1:
         raise SystemExit("graphgen bench generate: -n must be >= 1")
-    model = load_model(args.model)
+    try:
+        model = load_generator(args.model)
+    except FileNotFoundError as err:
+        raise SystemExit(f"graphgen bench generate: {err}") from None
     vocab_name = getattr(model.config, "vocab", None)
     if vocab_name is None:
         raise SystemExit(f"graphgen bench generate: model {args.model!r} does not generate molecules")
@@ -136,20 +139,26 @@ def run_generate(args: argparse.Namespace) -> dict:
         if saved.get("key") != key:
             raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved.get('key')}, not {key}")
         seconds = saved["seconds"]
+        evaluations = saved.get("evaluations_per_graph")  # absent in files saved before it was recorded
         print(f"[bench] scoring {len(graphs)} saved samples from {samples_path}", file=sys.stderr)
     else:
+        from graphgen.generate.base import SampleStats
+
+        stats = SampleStats()
         start = time.perf_counter()
         graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
-                              batch_size=args.batch_size, progress=not args.no_progress)
+                              batch_size=args.batch_size, progress=not args.no_progress, callback=stats)
         seconds = time.perf_counter() - start
+        evaluations = stats.evaluations_per_graph
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_graphs(samples_path, graphs, {"key": key, "seconds": seconds})
+        save_graphs(samples_path, graphs, {"key": key, "seconds": seconds, "evaluations_per_graph": evaluations})
         print(f"[bench] saved the samples to {samples_path}", file=sys.stderr)
     protocol = args.protocol or GENERATION_PROTOCOLS[args.dataset]
     scores = evaluate_molecules(graphs, train=args.dataset, test=args.dataset, protocol=protocol,
                                 vocab=VOCABS[vocab_name], progress=not args.no_progress, data_dir=args.data_dir)
     scores = {"samples": len(graphs), "sampling_seconds": round(seconds, 1),
-              "molecules_per_second": round(len(graphs) / seconds, 3), **scores}
+              "molecules_per_second": round(len(graphs) / seconds, 3),
+              **({} if evaluations is None else {"network_evaluations_per_graph": round(evaluations, 1)}), **scores}
     if all(getattr(g, "block", None) is not None for g in graphs):  # PARD samples carry their generation order
         from graphgen.generate.pard.blocks import order_agreement
 

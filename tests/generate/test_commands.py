@@ -55,9 +55,42 @@ def test_same_seed_same_file(saved_model, tmp_path, no_data):
     assert a.read_text() == b.read_text()
 
 
-def test_unknown_model_names_the_fix(capsys):
-    with pytest.raises(SystemExit, match="not a folder and not a bundled model"):
+def test_unknown_model_names_the_fix(capsys, tmp_path):
+    with pytest.raises(SystemExit, match="graphgen sample: 'no-such-model' is not a folder and not a bundled model; "
+                                         "pass a folder written by save_pretrained.*: community_small-gdss, .*qm9"
+                       ) as err:
         main(["sample", "no-such-model", "-n", "2"])
+    assert "\n" not in str(err.value)  # one line
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="config.json not found"):
+        main(["sample", str(tmp_path / "empty"), "-n", "2"])
+
+
+def test_pard_rejects_steps_with_one_line(saved_model, tmp_path, no_data):
+    with pytest.raises(SystemExit, match="graphgen sample: PARDGenerator.sample: unknown option steps; .*supported"):
+        main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--steps", "2"])
+    with pytest.raises(SystemExit, match="unknown option snr; it takes no sampler options"):
+        main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--set", "snr=0.1"])
+    with pytest.raises(SystemExit, match="plain names"):
+        main(["sample", str(saved_model), "-n", "2", "--set", "a.b=1"])
+
+
+def test_evaluations_per_graph_printed(saved_model, tmp_path, capsys, no_data):
+    """The summary's network evaluations / graph is SampleStats' count: (blocks * (T + 1) + 1) per graph."""
+    import json
+
+    from graphgen.generate import load_generator
+    from graphgen.generate.base import SampleStats
+
+    assert main(["sample", str(saved_model), "-n", "5", "-o", str(tmp_path / "a.smi"), "--seed", "4",
+                 "--no-progress", "--no-metrics"]) == 0
+    printed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("network evaluations"))
+    stats = SampleStats()
+    graphs = load_generator(saved_model).sample(5, generator=torch.Generator().manual_seed(4), batch_size=500,
+                                                callback=stats)
+    T = json.loads((saved_model / "config.json").read_text())["num_steps"]
+    assert stats.evaluations == sum((int(g.block.max()) + 1) * (T + 1) + 1 for g in graphs)
+    assert printed.split()[-1] == f"{stats.evaluations_per_graph:.1f}"
 
 
 def test_plain_graph_model_writes_json(tmp_path, capsys):

@@ -2,16 +2,29 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from graphgen import hub
+from graphgen.generate import load_generator
 
 
 def test_unknown_name_is_a_key_error_listing_models():
     with pytest.raises(KeyError, match="bundled models"):
         hub.resolve("no-such-model")
+    with pytest.raises(FileNotFoundError, match="not a folder and not a bundled model.*qm9-gdss"):
+        load_generator("no-such-model")
+
+
+def test_hub_is_data_only():
+    """graphgen.hub names folders; it neither loads models nor imports graphgen.generate (no import cycle)."""
+    assert not hasattr(hub, "load")
+    code = "import sys, graphgen.hub; print(sorted(m for m in sys.modules if m.startswith('graphgen')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['graphgen', 'graphgen.hub']"
 
 
 @pytest.mark.parametrize("name", sorted(hub.MODELS))
@@ -30,9 +43,9 @@ def test_qm9_loads_by_name_and_samples_valid_molecules():
     from graphgen.evaluate.molecules import gdss_outcome
     from graphgen.generate.base import Generator
 
-    model = hub.load("qm9")
+    model = load_generator("qm9")
     assert isinstance(model, Generator) and not model.training
-    assert type(model).from_pretrained("qm9").config == model.config  # base-class name resolution goes via the hub
+    assert type(model).from_pretrained("qm9").config == model.config  # from_pretrained also takes a bundled name
     graphs = model.sample(16, generator=torch.Generator().manual_seed(0))
     vocab = VOCABS[model.config.vocab]
     for g in graphs:
@@ -57,7 +70,7 @@ def _loss_trained_and_at_init(model, graphs) -> tuple[float, float]:
 def test_bundled_gdss_models_are_trained_on_their_dataset(name, dataset):
     from graphgen.data.registry import load_dataset
 
-    model = hub.load(name)
+    model = load_generator(name)
     assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == dataset
     split = load_dataset(dataset, "train")
     train = [split[i] for i in range(len(split))]
@@ -71,13 +84,13 @@ def test_bundled_qm9_gdss_is_trained_on_qm9(shared_data):
     from graphgen.data.molecules import VOCABS
     from graphgen.data.registry import load_dataset
 
-    model = hub.load("qm9-gdss")
+    model = load_generator("qm9-gdss")
     assert type(model).__name__ == "ScoreSDEGenerator" and model.config.dataset == "qm9"
     test = load_dataset("qm9", "test", data_dir=shared_data)
     graphs = [test[i] for i in range(0, len(test), len(test) // 256)][:256]
     trained, untrained = _loss_trained_and_at_init(model, graphs)
     assert trained < 0.5 * untrained, (float(trained), float(untrained))  # measured ratio about 0.18
-    samples = model.sample(4, generator=torch.Generator().manual_seed(0), num_steps=20)  # a short run: format only
+    samples = model.sample(4, generator=torch.Generator().manual_seed(0), steps=20)  # a short run: format only
     vocab = VOCABS["qm9"]
     for g in samples:
         assert g.num_nodes <= 9 and (g.num_nodes == 0 or int(g.x.max()) < vocab.num_atom_types)

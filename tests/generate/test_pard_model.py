@@ -191,8 +191,31 @@ def test_sampler_deterministic_and_well_formed():
     for d in a:
         check_layout(d, model)
     # evaluations: one size prediction per block + T denoising steps per block
-    steps = [e for e in count if e["step"] is not None]
-    assert len(steps) % model.config.num_steps == 0 and len(count) - len(steps) == len(steps) // 4 + 1
+    evals = [e for e in count if e["kind"] == "evaluation"]
+    steps = [e for e in evals if e["step"] is not None]
+    assert len(steps) % model.config.num_steps == 0 and len(evals) - len(steps) == len(steps) // 4 + 1
+    assert [e for e in count if e["kind"] == "sampled"] == [{"kind": "sampled", "num_graphs": 6}]
+    assert sum(e["finished"] for e in evals if e["step"] is None) == 6  # every graph stops exactly once
+
+
+def test_sample_options_are_errors():
+    """PARD takes no sampler options: a step count other than the trained one is not supported (a clear error)."""
+    from graphgen.generate.base import SampleOptionError, SampleStats
+
+    model = molecule_model()
+    model.set_marginals(molecules())
+    with pytest.raises(SampleOptionError, match="unknown option steps; it takes no sampler options. PARD denoises "
+                                                "each block with the 4 steps"):
+        model.sample(2, steps=2)
+    with pytest.raises(SampleOptionError, match="unknown option sampler; it takes no sampler options$"):
+        model.sample(2, sampler="ddim")
+    stats = SampleStats()
+    graphs = model.sample(5, generator=torch.Generator().manual_seed(0), batch_size=2, callback=stats)
+    assert stats.graphs == len(graphs) == 5
+    # a graph of b blocks takes b * (T + 1) + 1 passes: T denoising steps and one size prediction per block, plus
+    # the first size prediction
+    T = model.config.num_steps
+    assert stats.evaluations == sum((int(g.block.max()) + 1) * (T + 1) + 1 for g in graphs)
 
 
 def test_save_load_roundtrip(tmp_path):

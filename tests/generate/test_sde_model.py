@@ -184,6 +184,8 @@ def test_config_errors_name_the_fix():
 @pytest.mark.parametrize("method", ["pc", "em", "s4"])
 @pytest.mark.parametrize("kind", ["graph", "molecule"])
 def test_sample_layout_and_determinism(kind, method):
+    from graphgen.generate.base import SampleStats
+
     torch.manual_seed(0)
     model = ScoreSDEGenerator(tiny_graph_config() if kind == "graph" else tiny_mol_config())
     data = GRAPHS if kind == "graph" else MOLS
@@ -191,7 +193,7 @@ def test_sample_layout_and_determinism(kind, method):
     events = []
     a = model.sample(5, generator=torch.Generator().manual_seed(1), num_steps=4, method=method, batch_size=3,
                      callback=events.append)
-    b = model.sample(5, generator=torch.Generator().manual_seed(1), num_steps=4, method=method, batch_size=3)
+    b = model.sample(5, generator=torch.Generator().manual_seed(1), steps=4, sampler=method, batch_size=3)
     assert len(a) == 5
     for d1, d2 in zip(a, b):
         assert d1.num_nodes == d2.num_nodes and edges_of(d1) == edges_of(d2)
@@ -203,8 +205,48 @@ def test_sample_layout_and_determinism(kind, method):
             assert d1.edge_attr.shape == (d1.edge_index.shape[1],) and (d1.edge_attr.numel() == 0
                                                                          or d1.edge_attr.max() <= 2)
             assert d1.num_nodes <= max(d.num_nodes for d in data)
-    assert model.last_sample_stats["nfe"] == (8 if method == "pc" else 4)
-    assert len(events) == 8 and sum(e["num_graphs"] for e in events) == 5 * model.last_sample_stats["nfe"]
+    # batches of 3 and 2 graphs, 4 steps each; pc (default Langevin corrector) evaluates twice per step
+    per_step = 2 if method == "pc" else 1
+    evals = [e for e in events if e["kind"] == "evaluation"]
+    assert [e["num_graphs"] for e in evals] == [3] * 4 * per_step + [2] * 4 * per_step
+    assert [e["step"] for e in events if e["kind"] == "step"] == [0, 1, 2, 3] * 2
+    assert [e["num_graphs"] for e in events if e["kind"] == "sampled"] == [3, 2]
+    stats = SampleStats()
+    for e in events:
+        stats(e)
+    assert stats.evaluations_per_graph == 4 * per_step
+
+
+def test_sample_options_reach_the_sampler_and_unknown_ones_are_errors():
+    from graphgen.generate.base import SampleOptionError
+
+    torch.manual_seed(0)
+    model = ScoreSDEGenerator(tiny_graph_config(sampler=SamplerConfig(num_steps=3)))
+    model.set_node_distribution(torch.tensor([3, 4, 5]))
+
+    def evaluations(**options):
+        events = []
+        model.sample(2, generator=torch.Generator().manual_seed(0), callback=events.append, **options)
+        return sum(e["num_graphs"] for e in events if e["kind"] == "evaluation") // 2
+
+    assert evaluations() == 6  # config: 3 pc steps with the Langevin corrector
+    assert evaluations(steps=5) == 10 and evaluations(num_steps=5, steps=None) == 10
+    assert evaluations(corrector="none") == 3 and evaluations(n_steps=2) == 9 and evaluations(sampler="em") == 3
+    assert evaluations(predictor="none") == 3
+    s = model.sampler_settings(snr="0.1", steps=7)  # strings are coerced like YAML config values
+    assert (s.snr, s.num_steps, s.method) == (0.1, 7, "pc")
+    with pytest.raises(SampleOptionError, match="unknown option bogus; valid options: .*sampler, scale_eps, snr"):
+        model.sample(1, bogus=1)
+    with pytest.raises(SampleOptionError, match="method must be one of em, pc, s4, got 'ddim'"):
+        model.sample(1, sampler="ddim")
+    with pytest.raises(SampleOptionError, match="corrector must be one of langevin, none"):
+        model.sample(1, corrector="annealed")
+    with pytest.raises(SampleOptionError, match="set the same thing"):
+        model.sample(1, steps=3, num_steps=4)
+    with pytest.raises(SampleOptionError, match="snr: expected float"):
+        model.sample(1, snr="high")
+    with pytest.raises(SampleOptionError, match="steps must be >= 1"):
+        model.sample(1, steps=0)
 
 
 def test_loss_backward_and_decreases_on_tiny_set():
@@ -305,3 +347,32 @@ def test_graphgen_sample_command(tmp_path, kind):
     assert main(["sample", str(tmp_path / "m"), "-n", "4", "-o", str(out), "--no-progress", "--threads", "1"]
                 + (["--no-metrics"] if kind == "molecule" else [])) == 0
     assert out.exists()
+
+
+def test_graphgen_sample_flags_reach_the_sampler(tmp_path, monkeypatch, capsys):
+    """--steps, --sampler and --set arrive in ScoreSDEGenerator.sample; an unknown option is a one-line exit."""
+    from graphgen.cli import main
+
+    torch.manual_seed(0)
+    model = ScoreSDEGenerator(tiny_graph_config(sampler=SamplerConfig(num_steps=3)))
+    model.set_node_distribution(torch.tensor([3, 4, 5]))
+    model.save_pretrained(tmp_path / "m")
+    seen = {}
+    original = ScoreSDEGenerator.sample_dense
+
+    def spy(self, num_nodes, settings, **kw):
+        seen["settings"] = settings
+        return original(self, num_nodes, settings, **kw)
+
+    monkeypatch.setattr(ScoreSDEGenerator, "sample_dense", spy)
+    out = tmp_path / "s.json"
+    args = ["sample", str(tmp_path / "m"), "-n", "2", "-o", str(out), "--no-progress", "--steps", "5",
+            "--sampler", "s4", "--set", "snr=0.1", "--set", "corrector=none", "--set", "denoise=false"]
+    assert main(args) == 0
+    s = seen["settings"]
+    assert (s.num_steps, s.method, s.snr, s.corrector, s.denoise) == (5, "s4", 0.1, "none", False)
+    assert "network evaluations / graph  5.0" in capsys.readouterr().out  # S4: one evaluation per step
+    with pytest.raises(SystemExit, match="graphgen sample: ScoreSDEGenerator.sample: unknown option bogus; valid"):
+        main(["sample", str(tmp_path / "m"), "-n", "1", "-o", str(out), "--set", "bogus=1"])
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        main(["sample", str(tmp_path / "m"), "-n", "1", "-o", str(out), "--set", "snr"])

@@ -69,7 +69,10 @@ def test_generate_saves_samples_and_rescores_them(tmp_path, monkeypatch):
     monkeypatch.setattr(PARDGenerator, "sample", lambda *a, **k: pytest.fail("sampled again"))
     written = json.loads(out.read_text())["scores"]
     assert 0.0 <= written["block_order_agreement"] <= 1.0  # PARD samples carry their generation order
+    assert written["network_evaluations_per_graph"] >= 5  # >= 1 block: 3 denoising steps + 2 size predictions
     main(args + ["--reuse-samples"])
+    rescored = json.loads(out.read_text())["scores"]
+    assert rescored["network_evaluations_per_graph"] == written["network_evaluations_per_graph"]  # saved with them
     assert len(scored) == 2 and scored[0] == scored[1] and len(scored[0]) == 5
     with pytest.raises(SystemExit, match="holds samples of"):
         main(args[:-3] + ["--seed", "1", "--json", str(out), "--no-progress", "--reuse-samples"])

@@ -28,7 +28,6 @@ directions, ``edge_attr`` bond type 0/1/2 = edge class 1/2/3 here, ``charge`` ze
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,7 +36,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from graphgen.generate.base import Generator
+from graphgen.generate.base import Generator, check_sample_options
 from graphgen.generate.pard.blocks import block_decomposition
 from graphgen.generate.pard.diffusion import CategoricalDiffusion, sample_categorical
 from graphgen.generate.pard.network import PARDNetwork
@@ -317,8 +316,9 @@ class PARDGenerator(Generator):
         *,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
-        callback: Callable[[dict[str, Any]], None] | None = None,
         progress: bool = False,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        **options: Any,
     ) -> list[Data]:
         """``num_graphs`` new graphs, all randomness from ``generator``.
 
@@ -326,30 +326,30 @@ class PARDGenerator(Generator):
             num_graphs: how many graphs.
             generator: ``torch.Generator`` (same seed and arguments -> same graphs).
             batch_size: graphs sampled together (default: all at once).
-            callback: called after every network evaluation with ``{"block", "step", "num_graphs"}``
-                (``step`` is ``None`` for the size prediction, which also reports ``"finished"``: graphs that
-                stopped growing), e.g. to count evaluations.
             progress: show a tqdm bar over graphs.
-
-        Afterwards ``self.last_sample_stats`` holds ``{"nfe": network evaluations per graph (a graph counts once per
-        pass it takes part in), "seconds": wall clock}``.
+            callback: sampling events (``graphgen.generate.base``): an ``"evaluation"`` event per network pass with
+                ``"block"`` and ``"step"`` (``None`` for the next-block size/degree prediction, which also reports
+                ``"finished"``: graphs that stopped growing), and a ``"sampled"`` event per batch.
+            options: none. Each block is denoised with the ``config.num_steps`` steps the model was trained with:
+                the posterior steps from ``t`` to ``t - 1`` only, so another step count is an error.
         """
+        hint = ""
+        if {"steps", "num_steps"} & set(options):
+            hint = (f"PARD denoises each block with the {self.config.num_steps} steps (config.num_steps) it was "
+                    "trained with; sampling with fewer steps is not supported")
+        check_sample_options(f"{type(self).__name__}.sample", options, [], hint)
         was_training = self.training
         self.eval()
         batch_size = batch_size or max(num_graphs, 1)
         out: list[Data] = []
-        graph_evals = 0
+        bar = None
 
-        def count(event: dict[str, Any]) -> None:
-            nonlocal graph_evals
-            graph_evals += event["num_graphs"]
+        def report(event: dict[str, Any]) -> None:
             if bar is not None and event.get("finished"):
                 bar.update(event["finished"])
             if callback is not None:
                 callback(event)
 
-        start_time = time.perf_counter()
-        bar = None
         if progress:
             from tqdm.auto import tqdm
 
@@ -357,15 +357,15 @@ class PARDGenerator(Generator):
         try:
             for start in range(0, num_graphs, batch_size):
                 n = min(batch_size, num_graphs - start)
-                out.extend(self._sample_chunk(n, generator, count))
+                out.extend(self._sample_chunk(n, generator, report))
                 if bar is not None:  # graphs finish as their size head says stop; settle the count per chunk
                     bar.update(len(out) - bar.n)
+                if callback is not None:
+                    callback({"kind": "sampled", "num_graphs": n})
         finally:
             if bar is not None:
                 bar.close()
             self.train(was_training)
-        # same keys as the SDE generator: network evaluations per graph, wall-clock seconds
-        self.last_sample_stats = {"nfe": graph_evals / max(num_graphs, 1), "seconds": time.perf_counter() - start_time}
         return out
 
     def _sample_chunk(self, B: int, generator: torch.Generator | None, callback) -> list[Data]:
@@ -376,7 +376,7 @@ class PARDGenerator(Generator):
         Br = torch.zeros(B, 0, dtype=torch.long)
         mr = torch.zeros(B, 0, dtype=torch.bool)
         size, degree = self._next_block(self.network.start.expand(B, -1), generator, first=True)
-        callback({"block": 0, "step": None, "num_graphs": B, "finished": 0})
+        callback({"kind": "evaluation", "num_graphs": B, "block": 0, "step": None, "finished": 0})
         block_id = 1
         # per-layer cache of the real nodes (they never see virtual ones), from the last real-only pass
         _, cache = self.network.real_pass(Xr, self._with_diagonal(Er), Br, mr)
@@ -408,7 +408,7 @@ class PARDGenerator(Generator):
                 tv = torch.full((Ba, S), step, dtype=torch.long)
                 node_logits, vr_logits, vv_logits = self.network.denoise_virtual(
                     layer_cache, m_r, xv, evr, evv, mv, tv, sv, dv)
-                callback({"block": block_id, "step": step, "num_graphs": Ba})
+                callback({"kind": "evaluation", "num_graphs": Ba, "block": block_id, "step": step})
                 t = torch.tensor(step)
                 px = self.node_diffusion.posterior(xv, torch.softmax(node_logits, -1), t)
                 xv = sample_categorical(px, generator) * mv
@@ -438,7 +438,8 @@ class PARDGenerator(Generator):
             degree = torch.zeros(B, dtype=torch.long)
             size[idx], degree[idx] = new_size, new_degree
             done = (new_size == 0) | (mr[idx].sum(1) >= c.max_nodes)
-            callback({"block": block_id, "step": None, "num_graphs": Ba, "finished": int(done.sum())})
+            callback({"kind": "evaluation", "num_graphs": Ba, "block": block_id, "step": None,
+                      "finished": int(done.sum())})
             block_id += 1
         return [self._to_data(Xr[b], Er[b], Br[b], mr[b]) for b in range(B)]
 

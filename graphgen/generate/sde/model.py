@@ -18,7 +18,6 @@ dropped, with its bonds).
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any, Callable
 
 import torch
@@ -27,24 +26,23 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from graphgen.data.dense import to_dense
-from graphgen.generate.base import Generator
+from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
 from graphgen.generate.sde.losses import dsm_losses
 from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
-from graphgen.generate.sde.samplers import (
-    PREDICTORS, LangevinCorrector, NoneCorrector, euler_maruyama_sampler, linear_timesteps, pc_sampler,
-    prior_sample, s4_sampler,
-)
+from graphgen.generate.sde.samplers import CORRECTORS, PREDICTORS, SAMPLERS, linear_timesteps, prior_sample
 from graphgen.generate.sde.sde import SDEConfig, build_sde
 from graphgen.generate.sde.utils import degree_one_hot, mask_adj, mask_x
 
 
 @dataclasses.dataclass
 class SamplerConfig:
-    """How :meth:`ScoreSDEGenerator.sample` runs by default (every field can be overridden per call).
+    """How :meth:`ScoreSDEGenerator.sample` runs by default (every field is also a per-call sample option).
 
-    ``method``: "pc" (``predictor`` + ``corrector``), "em" (Euler–Maruyama, no corrector) or "s4".
-    ``predictor``: "reverse" | "euler" | "none"; ``corrector``: "langevin" | "none" (for "pc").
-    ``snr``, ``scale_eps``, ``n_steps``: Langevin corrector (also S4's correction) settings.
+    ``method``: a key of ``samplers.SAMPLERS``: "pc" (``predictor`` + ``corrector``), "em" (Euler–Maruyama, no
+    corrector, whatever ``predictor``/``corrector`` say) or "s4" (its own splitting predictor, one ``corrector``
+    update per step; "none": no correction).
+    ``predictor``: "reverse" | "euler" | "none"; ``corrector``: "langevin" | "none" (``PREDICTORS``, ``CORRECTORS``).
+    ``snr``, ``scale_eps``, ``n_steps``: Langevin corrector settings (S4 makes one update whatever ``n_steps``).
     ``num_steps``: number of reverse steps (``None``: the processes' ``num_scales``, GDSS's 1000).
     ``eps``: final diffusion time (GDSS sampling: 1e-4). ``denoise``: return the last step's noise-free mean.
     """
@@ -249,67 +247,83 @@ class ScoreSDEGenerator(Generator):
             raise RuntimeError("node_count_probs is empty: call set_node_distribution(train node counts) before sampling")
         return torch.multinomial(self.node_count_probs, num_graphs, replacement=True, generator=generator)
 
+    # per-call option names every generator understands (``graphgen sample --steps/--sampler``) -> SamplerConfig field
+    OPTION_ALIASES = {"steps": "num_steps", "sampler": "method"}
+
+    def sampler_settings(self, **options: Any) -> SamplerConfig:
+        """``config.sampler`` with the per-call ``options`` applied: any :class:`SamplerConfig` field, or ``steps`` /
+        ``sampler`` for ``num_steps`` / ``method``. An option given as ``None`` keeps the config's value."""
+        owner = f"{type(self).__name__}.sample"
+        fields = [f.name for f in dataclasses.fields(SamplerConfig)]
+        check_sample_options(owner, options, fields + list(self.OPTION_ALIASES))
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            name = self.OPTION_ALIASES.get(key, key)
+            if value is None:
+                continue
+            if name in values and values[name] != value:
+                raise SampleOptionError(f"{owner}: {key}={value!r} and {name}={values[name]!r} set the same thing")
+            values[name] = value
+        from graphgen.train.config import ConfigError, from_dict, to_dict
+
+        try:
+            s = from_dict(SamplerConfig, {**to_dict(self.config.sampler), **values})
+        except ConfigError as err:
+            raise SampleOptionError(f"{owner}: {err}") from None
+        for name, table in (("method", SAMPLERS), ("predictor", PREDICTORS), ("corrector", CORRECTORS)):
+            if getattr(s, name) not in table:
+                raise SampleOptionError(f"{owner}: {name} must be one of {', '.join(sorted(table))}, "
+                                        f"got {getattr(s, name)!r}")
+        if s.num_steps is not None and s.num_steps < 1:
+            raise SampleOptionError(f"{owner}: steps must be >= 1, got {s.num_steps}")
+        return s
+
     @torch.no_grad()
-    def sample_dense(self, num_nodes: Tensor, *, generator: torch.Generator | None = None,
-                     num_steps: int | None = None, method: str | None = None, callback: Callable | None = None,
-                     **sampler_overrides: Any) -> tuple[Tensor, Tensor, Tensor, int]:
-        """Run the reverse process for graphs of the given sizes. Returns ``(X, A, mask, nfe)`` before quantisation."""
-        s = dataclasses.replace(self.config.sampler, **sampler_overrides)
-        method = method or s.method
-        steps = num_steps or s.num_steps or self.sde_x.N
+    def sample_dense(self, num_nodes: Tensor, settings: SamplerConfig, *, generator: torch.Generator | None = None,
+                     callback: Callable | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Run the reverse process for graphs of the given sizes with ``settings`` (see :meth:`sampler_settings`).
+        Returns ``(X, A, mask)`` before quantisation."""
+        s = settings
         N = self.config.max_nodes
         mask = torch.arange(N).unsqueeze(0) < num_nodes.unsqueeze(1)
         x, adj = prior_sample(mask, self.config.num_node_features, self.sde_x, self.sde_adj, generator=generator)
-        ts = linear_timesteps(steps, T=self.sde_x.T, eps=s.eps)
-        kw = dict(sde_x=self.sde_x, sde_adj=self.sde_adj, generator=generator, callback=callback, denoise=s.denoise)
-        if method == "pc":
-            if s.predictor not in PREDICTORS:
-                raise ValueError(f"SamplerConfig.predictor must be one of {sorted(PREDICTORS)}, got '{s.predictor}'")
-            corrector = {"langevin": lambda: LangevinCorrector(s.snr, s.scale_eps, s.n_steps),
-                         "none": NoneCorrector}.get(s.corrector)
-            if corrector is None:
-                raise ValueError(f"SamplerConfig.corrector must be 'langevin' or 'none', got '{s.corrector}'")
-            x, adj, nfe = pc_sampler(self.score_x, self.score_adj, x, adj, mask, ts, predictor=PREDICTORS[s.predictor](),
-                                     corrector=corrector(), **kw)
-        elif method == "em":
-            x, adj, nfe = euler_maruyama_sampler(self.score_x, self.score_adj, x, adj, mask, ts, **kw)
-        elif method == "s4":
-            x, adj, nfe = s4_sampler(self.score_x, self.score_adj, x, adj, mask, ts, snr=s.snr,
-                                     scale_eps=s.scale_eps, **kw)
-        else:
-            raise ValueError(f"sampler method must be 'pc', 'em' or 's4', got '{method}'")
-        return x, adj, mask, nfe
+        ts = linear_timesteps(s.num_steps or self.sde_x.N, T=self.sde_x.T, eps=s.eps)
+        x, adj = SAMPLERS[s.method](
+            self.score_x, self.score_adj, x, adj, mask, ts, sde_x=self.sde_x, sde_adj=self.sde_adj,
+            predictor=PREDICTORS[s.predictor](), corrector=CORRECTORS[s.corrector](s.snr, s.scale_eps, s.n_steps),
+            generator=generator, callback=callback, denoise=s.denoise,
+        )
+        return x, adj, mask
 
     @torch.no_grad()
-    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, num_steps: int | None = None,
-               method: str | None = None, batch_size: int = 1024, progress: bool = False,
-               callback: Callable | None = None, **sampler_overrides: Any) -> list[Data]:
+    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
+               progress: bool = False, callback: Callable | None = None, **options: Any) -> list[Data]:
         """``num_graphs`` new graphs (molecules in the ``graphgen.data.molecules`` layout; vocab: ``self.vocab``).
 
         Args:
             generator: the only source of randomness (node counts, prior, sampler noise).
-            num_steps: reverse steps (default ``config.sampler.num_steps`` or the processes' ``num_scales``).
-            method: "pc" | "em" | "s4" (default ``config.sampler.method``).
-            batch_size: graphs per sampler call.
-            sampler_overrides: any other :class:`SamplerConfig` field (``snr``, ``corrector``, ``eps``, ...).
+            batch_size: graphs per sampler call (default 1024).
+            progress: a tqdm bar over batches.
+            callback: sampling events (``graphgen.generate.base``; per step also ``{"kind": "step", ...}``).
+            options: sampler settings (:meth:`sampler_settings`): ``steps`` (default ``config.sampler.num_steps``,
+                else the processes' ``num_scales``), ``sampler`` ("pc" | "em" | "s4"), ``snr``, ``corrector``, ...
         """
+        settings = self.sampler_settings(**options)
+        batch_size = batch_size or 1024
         was_training = self.training
         self.eval()
         out: list[Data] = []
-        self.last_sample_stats = {"nfe": 0, "seconds": 0.0}
-        start = time.perf_counter()
         try:
             chunks = range(0, num_graphs, batch_size)
             for lo in tqdm(chunks, desc="sde sample", disable=not progress):
                 n = min(batch_size, num_graphs - lo)
                 sizes = self.sample_num_nodes(n, generator=generator)
-                x, adj, mask, nfe = self.sample_dense(sizes, generator=generator, num_steps=num_steps,
-                                                      method=method, callback=callback, **sampler_overrides)
-                self.last_sample_stats["nfe"] = nfe
+                x, adj, mask = self.sample_dense(sizes, settings, generator=generator, callback=callback)
                 out.extend(self.decode(x, adj, mask))
+                if callback is not None:
+                    callback({"kind": "sampled", "num_graphs": n})
         finally:
             self.train(was_training)
-        self.last_sample_stats["seconds"] = time.perf_counter() - start
         return out
 
     def __repr__(self) -> str:

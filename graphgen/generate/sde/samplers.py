@@ -1,19 +1,22 @@
 """Samplers for the joint reverse diffusion of node features X and adjacency A.
 
-Every sampler is a plain no-grad function with one signature (k-diffusion's habit)::
+Every sampler is a plain no-grad function with one signature (k-diffusion's habit), so the model picks one from
+:data:`SAMPLERS` by name and calls it the same way::
 
-    sampler(score_x, score_adj, x, adj, mask, timesteps, *, sde_x, sde_adj, generator=None, callback=None, ...)
-        -> (x, adj, nfe)
+    sampler(score_x, score_adj, x, adj, mask, timesteps, *, sde_x, sde_adj, predictor=None, corrector=None,
+            generator=None, callback=None, denoise=True) -> (x, adj)
 
 - ``score_x``/``score_adj``: ``(x, adj, mask, t) -> score`` of one component at the joint state;
 - ``x [B, N, F]``, ``adj [B, N, N]``: the prior draw (see :func:`prior_sample`); ``mask [B, N]`` bool;
 - ``timesteps``: a descending schedule ``t_0 = T > ... > t_K = eps`` (:func:`linear_timesteps`); K steps are taken
   and step ``i`` moves from ``t_i`` to ``t_{i+1}``;
-- ``generator``: the only source of randomness; ``callback(dict)`` is called after every step with
-  ``i, t, x, adj, x_mean, adj_mean``, ``nfe`` (joint score evaluations in the step: each evaluates both networks)
-  and ``num_graphs`` (``B * nfe``: graph-evaluations, the unit ``graphgen sample`` counts);
-- returns the final (denoised when ``denoise=True``: the noise-free mean of the last step) state and the number of
-  evaluations of *each* network.
+- ``predictor``/``corrector``: objects from :data:`PREDICTORS` / :data:`CORRECTORS` (``None``: the sampler's
+  default); each sampler's docstring says which of the two it uses;
+- ``generator``: the only source of randomness; ``callback(dict)`` receives the sampling events of
+  ``graphgen.generate.base``: ``{"kind": "evaluation", "num_graphs": B, "step": i}`` after every joint evaluation of
+  the two score networks (one network pass over each of the B graphs), and ``{"kind": "step", "step": i, "t", "x",
+  "adj", "x_mean", "adj_mean"}`` after every step;
+- returns the final state (denoised when ``denoise=True``: the noise-free mean of the last step).
 
 Samplers: :func:`pc_sampler` (predictor-corrector, Song et al. 2021 Alg. 2-4; with a reverse-diffusion predictor and
 Langevin corrector this is GDSS's "Reverse + Langevin"), :func:`euler_maruyama_sampler` (PC with the Euler-Maruyama
@@ -137,26 +140,39 @@ class NoneCorrector(Corrector):
 
 
 # -- samplers --------------------------------------------------------------------------------------------------
+def _evaluated(callback: Callback | None, num_graphs: int, step: int) -> None:
+    """Report one joint evaluation of the score networks over ``num_graphs`` graphs."""
+    if callback is not None:
+        callback({"kind": "evaluation", "num_graphs": num_graphs, "step": step})
+
+
+def _stepped(callback: Callback | None, step: int, t: Tensor, x: Tensor, adj: Tensor, x_mean: Tensor,
+             adj_mean: Tensor) -> None:
+    if callback is not None:
+        callback({"kind": "step", "step": step, "t": t, "x": x, "adj": adj, "x_mean": x_mean, "adj_mean": adj_mean})
+
+
 @torch.no_grad()
 def pc_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor, timesteps: Tensor, *,
-               sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None, callback: Callback | None = None,
-               predictor: Predictor | None = None, corrector: Corrector | None = None,
-               denoise: bool = True) -> tuple[Tensor, Tensor, int]:
+               sde_x: SDE, sde_adj: SDE, predictor: Predictor | None = None, corrector: Corrector | None = None,
+               generator: torch.Generator | None = None, callback: Callback | None = None,
+               denoise: bool = True) -> tuple[Tensor, Tensor]:
     """Predictor-corrector sampling of the joint reverse SDE (Song et al. Alg. 1; GDSS Alg. 1).
 
     Per step: ``corrector.n_steps`` corrector updates, then one predictor update; each update evaluates both
-    networks at the current joint state and moves X and A simultaneously.
+    networks at the current joint state and moves X and A simultaneously. Defaults: reverse-diffusion predictor,
+    no corrector.
     """
     predictor = ReverseDiffusionPredictor() if predictor is None else predictor
     corrector = NoneCorrector() if corrector is None else corrector
     B = x.shape[0]
-    x_mean, adj_mean, nfe = x, adj, 0
+    x_mean, adj_mean = x, adj
     for i in range(len(timesteps) - 1):
         t = timesteps[i].expand(B)
         h = (timesteps[i] - timesteps[i + 1]).expand(B)
         for _ in range(corrector.n_steps):
             s_x, s_a = score_x(x, adj, mask, t), score_adj(x, adj, mask, t)
-            nfe += 1
+            _evaluated(callback, B, i)
             x, x_mean = corrector.update(sde_x, x, s_x, t, h, noise_like(x, mask, symmetric=False, generator=generator))
             adj, adj_mean = corrector.update(sde_adj, adj, s_a, t, h,
                                              noise_like(adj, mask, symmetric=True, generator=generator))
@@ -164,58 +180,63 @@ def pc_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mas
             x_now, adj_now = x, adj
             rsde_x = sde_x.reverse(lambda x_, t_: score_x(x_, adj_now, mask, t_))
             rsde_a = sde_adj.reverse(lambda a_, t_: score_adj(x_now, a_, mask, t_))
-            nfe += 1
             x, x_mean = predictor.update(rsde_x, x_now, t, h, noise_like(x, mask, symmetric=False, generator=generator))
             adj, adj_mean = predictor.update(rsde_a, adj_now, t, h,
                                              noise_like(adj, mask, symmetric=True, generator=generator))
+            _evaluated(callback, B, i)
         x, adj = mask_x(x, mask), mask_adj(adj, mask)
-        if callback is not None:
-            step_nfe = corrector.n_steps + (0 if isinstance(predictor, NonePredictor) else 1)
-            callback({"i": i, "t": timesteps[i], "x": x, "adj": adj, "x_mean": x_mean, "adj_mean": adj_mean,
-                      "nfe": step_nfe, "num_graphs": B * step_nfe})
+        _stepped(callback, i, timesteps[i], x, adj, x_mean, adj_mean)
     if denoise:
-        return mask_x(x_mean, mask), mask_adj(adj_mean, mask), nfe
-    return x, adj, nfe
+        return mask_x(x_mean, mask), mask_adj(adj_mean, mask)
+    return x, adj
 
 
 @torch.no_grad()
 def euler_maruyama_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor,
-                           timesteps: Tensor, *, sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None,
-                           callback: Callback | None = None, denoise: bool = True) -> tuple[Tensor, Tensor, int]:
-    """Euler–Maruyama on the joint reverse SDE (one evaluation of each network per step)."""
-    return pc_sampler(score_x, score_adj, x, adj, mask, timesteps, sde_x=sde_x, sde_adj=sde_adj, generator=generator,
-                      callback=callback, predictor=EulerMaruyamaPredictor(), corrector=NoneCorrector(),
-                      denoise=denoise)
+                           timesteps: Tensor, *, sde_x: SDE, sde_adj: SDE, predictor: Predictor | None = None,
+                           corrector: Corrector | None = None, generator: torch.Generator | None = None,
+                           callback: Callback | None = None, denoise: bool = True) -> tuple[Tensor, Tensor]:
+    """Euler–Maruyama on the joint reverse SDE (one evaluation of each network per step).
+
+    The method fixes both parts (Euler–Maruyama predictor, no corrector), so ``predictor`` and ``corrector`` are not
+    used; they are in the signature only because every sampler shares it.
+    """
+    return pc_sampler(score_x, score_adj, x, adj, mask, timesteps, sde_x=sde_x, sde_adj=sde_adj,
+                      predictor=EulerMaruyamaPredictor(), corrector=NoneCorrector(), generator=generator,
+                      callback=callback, denoise=denoise)
 
 
 @torch.no_grad()
 def s4_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor, timesteps: Tensor, *,
-               sde_x: SDE, sde_adj: SDE, generator: torch.Generator | None = None, callback: Callback | None = None,
-               snr: float = 0.2, scale_eps: float = 0.7, denoise: bool = True) -> tuple[Tensor, Tensor, int]:
+               sde_x: SDE, sde_adj: SDE, predictor: Predictor | None = None, corrector: Corrector | None = None,
+               generator: torch.Generator | None = None, callback: Callback | None = None,
+               denoise: bool = True) -> tuple[Tensor, Tensor]:
     """S4: Symmetric Splitting for the System of SDEs (GDSS Sec. 3.3), one evaluation of each network per step.
 
     With the scores ``s = s_θ(X_t, A_t, t)`` evaluated once, each component is
 
-    1. corrected by one Langevin step using ``s`` (:class:`LangevinCorrector` with ``snr``/``scale_eps``);
+    1. corrected by one ``corrector`` update using ``s`` (default and GDSS: :class:`LangevinCorrector`; skipped for
+       a corrector with ``n_steps == 0``, i.e. :class:`NoneCorrector`);
     2. predicted by a Strang splitting of the reverse SDE ``dx = [f - g² s] dt + g dw̄`` into its linear part
        ``L: dx = f dt + g dw̄`` (solved by ``SDE.linear_transition``, exactly for VP and VE) and its score part
        ``S: dx = -g² s dt``: ``L(h/2) ∘ S(h) ∘ L(h/2)``. The noise-free mean is the last half-step's mean.
+       The splitting is S4's predictor, so ``predictor`` is not used (it is in the shared signature).
 
     (Our reading of the paper's description; the original code is not reproduced.)
     """
-    corrector = LangevinCorrector(snr=snr, scale_eps=scale_eps, n_steps=1)
+    corrector = LangevinCorrector() if corrector is None else corrector
     B = x.shape[0]
-    x_mean, adj_mean, nfe = x, adj, 0
+    x_mean, adj_mean = x, adj
     for i in range(len(timesteps) - 1):
         t = timesteps[i].expand(B)
         h = (timesteps[i] - timesteps[i + 1]).expand(B)
         s_x, s_a = score_x(x, adj, mask, t), score_adj(x, adj, mask, t)
-        nfe += 1
+        _evaluated(callback, B, i)
         new = []
         for sde, state, score, sym in ((sde_x, x, s_x, False), (sde_adj, adj, s_a, True)):
             def noise():
                 return noise_like(state, mask, symmetric=sym, generator=generator)
-            if snr > 0:
+            if corrector.n_steps > 0:
                 state, _ = corrector.update(sde, state, score, t, h, noise())
             mean, std = sde.linear_transition(state, t, 0.5 * h)
             state = mean + append_dims(std, state.dim()) * noise()
@@ -225,15 +246,19 @@ def s4_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mas
             new.append((mean + append_dims(std, state.dim()) * noise(), mean))
         (x, x_mean), (adj, adj_mean) = new
         x, adj = mask_x(x, mask), mask_adj(adj, mask)
-        if callback is not None:
-            callback({"i": i, "t": timesteps[i], "x": x, "adj": adj, "x_mean": x_mean, "adj_mean": adj_mean,
-                      "nfe": 1, "num_graphs": B})
+        _stepped(callback, i, timesteps[i], x, adj, x_mean, adj_mean)
     if denoise:
-        return mask_x(x_mean, mask), mask_adj(adj_mean, mask), nfe
-    return x, adj, nfe
+        return mask_x(x_mean, mask), mask_adj(adj_mean, mask)
+    return x, adj
 
 
+# The registries a user's sampler settings (SamplerConfig: method, predictor, corrector) name.
 SAMPLERS: dict[str, Callable] = {"pc": pc_sampler, "em": euler_maruyama_sampler, "s4": s4_sampler}
 PREDICTORS: dict[str, type[Predictor]] = {
     "reverse": ReverseDiffusionPredictor, "euler": EulerMaruyamaPredictor, "none": NonePredictor,
+}
+# every corrector is built from the same settings (snr, scale_eps, n_steps); "none" ignores them
+CORRECTORS: dict[str, Callable[[float, float, int], Corrector]] = {
+    "langevin": LangevinCorrector,
+    "none": lambda snr, scale_eps, n_steps: NoneCorrector(),
 }
