@@ -7,7 +7,9 @@ function here is a no-op, so the trainer has one code path.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -69,6 +71,16 @@ def any_true(flag: bool, ctx: Context) -> bool:
 def barrier(ctx: Context) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+@contextmanager
+def main_first(ctx: Context) -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. building a dataset cache), the other processes after it is done."""
+    if not ctx.is_main:
+        barrier(ctx)
+    yield
+    if ctx.is_main:
+        barrier(ctx)
 
 
 def shutdown(ctx: Context) -> None:

@@ -180,6 +180,7 @@ def train(cfg: EncoderRunConfig, *, out: str | Path | None = None, resume: bool 
     """
     from torch_geometric.loader import DataLoader
 
+    from graphgen.data.registry import load_dataset
     from graphgen.train import config as config_lib
     from graphgen.train import distributed
     from graphgen.train.runs import prepare_run_folder
@@ -201,6 +202,9 @@ def train(cfg: EncoderRunConfig, *, out: str | Path | None = None, resume: bool 
         torch.set_num_threads(cfg.trainer.threads)
     transform = make_transform(cfg.model, rrwp_full=cfg.rrwp_full)
     if splits is None:
+        with distributed.main_first(ctx):   # rank 0 builds the dataset caches, the others then read them
+            for split in ("train", "val", "test"):
+                load_dataset(cfg.dataset, split, data_dir=data_dir)
         train_set = prepare_split(cfg.dataset, "train", transform, limit=cfg.max_train_graphs, data_dir=data_dir)
         val_set = prepare_split(cfg.dataset, "val", transform, limit=cfg.max_eval_graphs, data_dir=data_dir)
         test_set = prepare_split(cfg.dataset, "test", transform, limit=cfg.max_eval_graphs, data_dir=data_dir)

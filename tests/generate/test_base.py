@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from graphgen.generate.base import EMA, Generator, SampleOptionError, SampleStats, check_sample_options
+from graphgen.generate.base import Generator, SampleOptionError, SampleStats, check_sample_options
+from graphgen.train.ema import EMA
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphgen.generate import load_generator
-from graphgen.generate.sde.model import SamplerConfig, ScoreSDEConfig, ScoreSDEGenerator, config_from_dict
+from graphgen.generate.sde.model import SamplerConfig, ScoreSDEConfig, ScoreSDEGenerator
 from graphgen.generate.sde.networks import (
     AttentionLayer, DenseGCNConv, GraphMultiHeadAttention, ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX,
     ScoreNetworkXConfig,
@@ -176,7 +176,7 @@ def test_config_errors_name_the_fix():
     with pytest.raises(ValueError, match="duplicate edges"):  # graphgen.data.dense refuses to merge them silently
         ScoreSDEGenerator(tiny_graph_config()).encode([graph(3, [(0, 1), (0, 1)])])
     with pytest.raises(ValueError, match="unknown"):
-        config_from_dict({"net_x": {"depth": 2, "width": 3}})
+        ScoreSDEGenerator.config_from_dict({"net_x": {"depth": 2, "width": 3}})
     with pytest.raises(RuntimeError, match="set_node_distribution"):
         ScoreSDEGenerator(tiny_graph_config()).sample(2)
 

@@ -36,7 +36,8 @@ def _torchrun(args: list[str], out: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         "-m", "graphgen", *args, "--out", str(out)], env=_env(), capture_output=True, text=True,
                        timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    errors = [line for line in r.stderr.splitlines() if "rank0]" in line or "Error" in line]
+    assert r.returncode == 0, "\n".join(errors[-60:])
 
 
 def _losses(run: Path) -> list[float]:

@@ -53,11 +53,16 @@ def load_split(name: str, split: str, data_dir: str | None, *, seed: int = 0, ru
     """The graphs of ``split`` of dataset ``name`` (a registered name or a file) and its molecule vocabulary (or
     None). A file's split is drawn by ``seed`` and written into ``run_dir``."""
     from graphgen.data.datasets.user import UserDataset
-    from graphgen.data.registry import load_dataset
-    from graphgen.train.distributed import init
+    from graphgen.data.registry import DATASETS, load_dataset
+    from graphgen.train.distributed import init, main_first
 
-    main = init().is_main
-    # registered datasets keep their published split; a file's split is drawn by seed once and then read back
+    ctx = init()
+    main = ctx.is_main
+    if name in DATASETS:   # registered datasets keep their published split
+        with main_first(ctx):   # rank 0 builds the on-disk cache, the others then read it
+            ds = load_dataset(name, split, data_dir=data_dir)
+        return [ds[i] for i in range(len(ds))], getattr(ds, "vocab", None)
+    # a file's split is drawn by seed once, written into the run folder and read back on resume
     split_file = run_dir / "split.json" if run_dir is not None and (run_dir / "split.json").is_file() else None
     ds = load_dataset(name, split, data_dir=data_dir, seed=seed, quiet=not main, split_file=split_file)
     if isinstance(ds, UserDataset) and run_dir is not None and split_file is None and main:
@@ -199,10 +204,9 @@ def run(args: argparse.Namespace) -> int:
     evaluate = None
     if cfg.trainer.select:
         evaluate = selection_fn(graphs, cfg.select_samples or min(len(graphs), 256))
-    loss_fn = None
-    if heads_only:
-        def loss_fn(m: PARDGenerator, batch: Any, generator: torch.Generator):
-            return m.block_head_loss_terms(batch)
+    def heads_loss(m: PARDGenerator, batch: Any, generator: torch.Generator):
+        return m.block_head_loss_terms(batch)
+    loss_fn = heads_loss if heads_only else None
     trainer = Trainer(model, GraphList(graphs), cfg.trainer, out, run_config=cfg, loss_fn=loss_fn,
                       evaluate_fn=evaluate, state_extra={"heads_only": heads_only, "init": args.init}, ctx=ctx)
     summary = trainer.fit(resume=args.resume)

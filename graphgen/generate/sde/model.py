@@ -81,28 +81,6 @@ class ScoreSDEConfig:
     training: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-_NESTED = {"sde_x": SDEConfig, "sde_adj": SDEConfig, "net_x": ScoreNetworkXConfig, "net_adj": ScoreNetworkAConfig,
-           "sampler": SamplerConfig}
-
-
-def config_from_dict(d: dict[str, Any]) -> ScoreSDEConfig:
-    """Build a :class:`ScoreSDEConfig` from a (possibly partial) nested dict; unknown keys are an error."""
-    d = dict(d)
-    d.pop("generator", None)
-    known = {f.name for f in dataclasses.fields(ScoreSDEConfig)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown ScoreSDEConfig keys {unknown}; known: {sorted(known)}")
-    for key, cls in _NESTED.items():
-        if key in d and isinstance(d[key], dict):
-            sub_known = {f.name for f in dataclasses.fields(cls)}
-            bad = sorted(set(d[key]) - sub_known)
-            if bad:
-                raise ValueError(f"unknown {cls.__name__} keys {bad} under '{key}'; known: {sorted(sub_known)}")
-            d[key] = cls(**d[key])
-    return ScoreSDEConfig(**d)
-
-
 class ScoreSDEGenerator(Generator):
     """GDSS score-based generator for generic graphs and molecules (see the module docstring).
 
@@ -130,10 +108,6 @@ class ScoreSDEGenerator(Generator):
         self.net_adj = ScoreNetworkA(config.num_node_features, config.net_adj)
         # P(number of nodes = n), n = 0..max_nodes; measured on the training set by set_node_distribution()
         self.register_buffer("node_count_probs", torch.zeros(config.max_nodes + 1))
-
-    @classmethod
-    def config_from_dict(cls, d: dict[str, Any]) -> ScoreSDEConfig:
-        return config_from_dict(d)
 
     @property
     def vocab(self):
