@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--data-dir", default=None, help="data root for novelty/FCD/NSPDK (default $GRAPHGEN_DATA)")
     parser.add_argument("--reference", default=None,
-                        help="dataset for novelty/FCD/NSPDK (default: the model's molecule vocabulary name, e.g. qm9)")
+                        help="dataset or data file for novelty (its train split) and FCD/NSPDK (its test split); "
+                             "default: the model's molecule vocabulary name, e.g. qm9")
     parser.add_argument("--no-metrics", action="store_true", help="skip novelty/FCD/NSPDK even if the data is found")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -195,9 +196,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_metrics:
         from graphgen.data.registry import DATASETS
 
-        reference = args.reference or vocab_name
-        if reference not in DATASETS:
-            raise SystemExit(f"graphgen sample: --reference {reference!r} is not a dataset; known: {sorted(DATASETS)}")
+        # a vocabulary built from a user's file is a dict: its reference is that file, named with --reference
+        reference = args.reference or (vocab_name if isinstance(vocab_name, str) else None)
+        if reference is not None and reference not in DATASETS and not Path(reference).is_file():
+            raise SystemExit(f"graphgen sample: --reference {reference!r} is neither a dataset ({sorted(DATASETS)}) "
+                             "nor a file")
+        if reference is None:
+            rows.append(("novelty / FCD / NSPDK", "skipped: the model was trained on a file; pass --reference FILE"))
+            _print_summary(rows, out_path)
+            return 0
         try:
             scores = _reference_metrics(graphs, vocab, reference, args.data_dir, not args.no_progress)
             rows += [("novelty", f"{scores['novelty']:.2%}"), ("FCD", f"{scores['fcd']:.3f}"),

@@ -36,8 +36,11 @@ def test_train_pard_on_a_smiles_file_then_sample_and_evaluate(tmp_path, capsys):
     vocab = model.config.vocab
     assert isinstance(vocab, dict) and sorted(vocab["atoms"]) == ["C", "Cl", "F", "N", "O", "S"]
     out = tmp_path / "samples.smi"
-    assert main(["sample", str(run / "ema"), "-n", "8", "-o", str(out), "--no-metrics", "--no-progress"]) == 0
-    assert out.is_file()
+    assert main(["sample", str(run / "ema"), "-n", "8", "-o", str(out), "--no-progress"]) == 0
+    assert "pass --reference FILE" in capsys.readouterr().out       # a file-trained model names its reference
+    assert main(["sample", str(run / "ema"), "-n", "8", "-o", str(out), "--no-progress", "--reference",
+                 str(data)]) == 0
+    assert "novelty" in capsys.readouterr().out and out.is_file()
     assert main(["evaluate", "molecules", str(out), "--dataset", str(data),
                  "--split-file", str(run / "split.json")]) == 0
     assert "validity" in capsys.readouterr().out.lower()
