@@ -22,3 +22,14 @@ def _isolated_cache(tmp_path_factory):
     if "GRAPHGEN_CACHE" not in os.environ:
         os.environ["GRAPHGEN_CACHE"] = str(tmp_path_factory.mktemp("graphgen_cache"))
     yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Set torch to one thread for the test and restore the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

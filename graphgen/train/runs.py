@@ -94,3 +94,19 @@ def prepare_run_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Run
 def resumed_extra(run: RunFolder) -> dict[str, Any]:
     """The model-specific values the last checkpoint stored (``Trainer(state_extra=...)``)."""
     return dict(run.read_state().get("extra", {})) if run.has_checkpoint() else {}
+
+
+def start_run(args: argparse.Namespace, cls: type, family: str):
+    """What a ``graphgen train <family>`` command does before it touches data: resolve the run config, join the
+    torchrun process group, check the run folder (rank 0). Returns ``(config, context, run folder path)``."""
+    from graphgen.train import config as config_lib
+    from graphgen.train import distributed
+
+    cfg = config_lib.resolve(cls, base={"dataset": args.dataset}, flags=trainer_flags(args), overrides=args.set,
+                             **config_source(args, family))
+    ctx = distributed.init()
+    out = Path(args.out or f"runs/{family}_{Path(cfg.dataset).stem}")
+    if ctx.is_main:
+        prepare_run_folder(out, resume=args.resume, overwrite=args.overwrite)
+    distributed.barrier(ctx)
+    return cfg, ctx, out

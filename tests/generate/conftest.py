@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Set torch to one thread for the test and restore the previous count afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    """Every generator test runs on one torch thread (``one_torch_thread`` in tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)

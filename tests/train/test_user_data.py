@@ -6,7 +6,6 @@ import gzip
 import json
 
 import pytest
-import torch
 
 from graphgen.cli import main
 from graphgen.generate import load_generator
@@ -15,12 +14,7 @@ SMILES = ["CCO", "CCN", "CC(=O)O", "c1ccccc1", "CCOC", "CC(C)O", "OCCO", "NCCN",
           "CCCl", "CC(=O)N", "COC(=O)C", "CCCC", "C=CC", "NC(=O)N", "OC1CCCC1", "CCS", "CSC", "CC(F)F"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_train_pard_on_a_smiles_file_then_sample_and_evaluate(tmp_path, capsys):

@@ -107,6 +107,26 @@ def _check_row_ids(path: Path, ids: list[str]) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Converters (run in worker processes; module level so they pickle)
 # ----------------------------------------------------------------------------------------------------------------------
+def molecule_graph_arrays(kept: list[tuple[int, Any]], skipped: list[tuple[int, str]]) -> GraphArrays:
+    """Stack converted molecules (``(row, MolArrays)`` pairs) into one :class:`GraphArrays` in the molecule layout
+    (``x``, ``charge``, ``num_hs``; ``edge_index``, ``edge_attr``), with the skipped rows attached."""
+    if not kept:
+        out = empty_arrays({"x": ((), np.int64), "charge": ((), np.int64), "num_hs": ((), np.int64)},
+                           {"edge_index": ((2,), np.int64), "edge_attr": ((), np.int64)})
+    else:
+        arrays = [a for _, a in kept]
+        out = GraphArrays(np.asarray([len(a.atom_types) for a in arrays], np.int64),
+                          np.asarray([a.edge_index.shape[1] for a in arrays], np.int64),
+                          {"x": np.concatenate([a.atom_types for a in arrays]),
+                           "charge": np.concatenate([a.charges for a in arrays]),
+                           "num_hs": np.concatenate([a.num_hs for a in arrays])},
+                          {"edge_index": np.concatenate([a.edge_index.T for a in arrays]),
+                           "edge_attr": np.concatenate([a.bond_types for a in arrays])},
+                          {}, np.asarray([row for row, _ in kept], np.int64))
+    out.skipped = skipped
+    return out
+
+
 _PARSE_ERRORS = (ValueError, RuntimeError, Chem.rdchem.MolSanitizeException, Chem.rdchem.KekulizeException)
 
 
@@ -114,30 +134,15 @@ def convert_smiles(rows: np.ndarray, items: Sequence[str], *, vocab: MoleculeVoc
                    ) -> GraphArrays:
     """SMILES -> :mod:`graphgen.data.molecules` layout (``x``, ``charge``, ``num_hs``, ``edge_attr``)."""
     RDLogger.DisableLog("rdApp.*")  # failures are collected as skipped rows, not printed
-    out = empty_arrays({"x": ((), np.int64), "charge": ((), np.int64), "num_hs": ((), np.int64)},
-                       {"edge_index": ((2,), np.int64), "edge_attr": ((), np.int64)})
-    nn, ne, kept, xs, qs, hs, eis, eas, skipped = [], [], [], [], [], [], [], [], []
+    kept, skipped = [], []
     for row, smi in zip(rows, items):
         try:
             a = smiles_to_arrays(smi, vocab, kekulize=kekulize)
         except _PARSE_ERRORS as exc:
             skipped.append((int(row), f"{exc}"))
             continue
-        nn.append(len(a.atom_types))
-        ne.append(a.edge_index.shape[1])
-        kept.append(int(row))
-        xs.append(a.atom_types)
-        qs.append(a.charges)
-        hs.append(a.num_hs)
-        eis.append(a.edge_index.T)
-        eas.append(a.bond_types)
-    if kept:
-        out = GraphArrays(np.asarray(nn, np.int64), np.asarray(ne, np.int64),
-                          {"x": np.concatenate(xs), "charge": np.concatenate(qs), "num_hs": np.concatenate(hs)},
-                          {"edge_index": np.concatenate(eis), "edge_attr": np.concatenate(eas)},
-                          {}, np.asarray(kept, np.int64))
-    out.skipped = skipped
-    return out
+        kept.append((int(row), a))
+    return molecule_graph_arrays(kept, skipped)
 
 
 def convert_zinc12k(rows: np.ndarray, items: Sequence[str]) -> GraphArrays:

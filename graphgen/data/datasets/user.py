@@ -65,7 +65,8 @@ import torch
 from rdkit import Chem, rdBase
 from torch_geometric.data import Data
 
-from graphgen.data.datasets.base import GraphArrays, convert_all, empty_arrays
+from graphgen.data.datasets.base import GraphArrays, convert_all
+from graphgen.data.datasets.molecules import molecule_graph_arrays
 from graphgen.data.datasets.generic import edge_list_to_arrays
 from graphgen.data.molecules import KEKULE_BONDS, MoleculeVocab, mol_to_arrays
 from graphgen.data.raw import sha256_of
@@ -254,9 +255,7 @@ def convert_user_smiles(rows: np.ndarray, items: Sequence[str], *, vocab: Molecu
     """Converter for :func:`~graphgen.data.datasets.base.convert_all`: SMILES -> molecule arrays via
     :func:`~graphgen.data.molecules.mol_to_arrays`; skipped reasons are ``"<reason>\\t<detail>"``."""
     _block = rdBase.BlockLogs()  # noqa: F841  (RDKit's parse errors become skip reasons; logging resumes on return)
-    out = empty_arrays({"x": ((), np.int64), "charge": ((), np.int64), "num_hs": ((), np.int64)},
-                       {"edge_index": ((2,), np.int64), "edge_attr": ((), np.int64)})
-    nn, ne, kept, xs, qs, hs, eis, eas, skipped = [], [], [], [], [], [], [], [], []
+    kept, skipped = [], []
     for row, smi in zip(rows, items):
         if not smi:
             skipped.append((int(row), "empty\tno SMILES"))
@@ -284,21 +283,8 @@ def convert_user_smiles(rows: np.ndarray, items: Sequence[str], *, vocab: Molecu
         except ValueError as exc:  # bonds other than single/double/triple(/aromatic), kekulization failures
             skipped.append((int(row), f"unsupported\t{smi!r}: {str(exc).split('; vocabulary')[0]}"))
             continue
-        nn.append(len(a.atom_types))
-        ne.append(a.edge_index.shape[1])
-        kept.append(int(row))
-        xs.append(a.atom_types)
-        qs.append(a.charges)
-        hs.append(a.num_hs)
-        eis.append(a.edge_index.T)
-        eas.append(a.bond_types)
-    if kept:
-        out = GraphArrays(np.asarray(nn, np.int64), np.asarray(ne, np.int64),
-                          {"x": np.concatenate(xs), "charge": np.concatenate(qs), "num_hs": np.concatenate(hs)},
-                          {"edge_index": np.concatenate(eis), "edge_attr": np.concatenate(eas)},
-                          {}, np.asarray(kept, np.int64))
-    out.skipped = skipped
-    return out
+        kept.append((int(row), a))
+    return molecule_graph_arrays(kept, skipped)
 
 
 def build_vocab(atomic_numbers: np.ndarray, charges: np.ndarray, *, name: str, kekulize: bool = True

@@ -186,18 +186,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphgen.train import config as config_lib
     from graphgen.train import distributed
-    from graphgen.train.runs import config_source, prepare_run_folder, trainer_flags
+    from graphgen.train.runs import start_run
     from graphgen.train.trainer import GraphList, Trainer
 
-    cfg = config_lib.resolve(PARDRunConfig, base={"dataset": args.dataset}, flags=trainer_flags(args),
-                             overrides=args.set, **config_source(args, "pard"))
-    ctx = distributed.init()
-    out = Path(args.out or f"runs/pard_{Path(cfg.dataset).stem}")
-    if ctx.is_main:
-        prepare_run_folder(out, resume=args.resume, overwrite=args.overwrite)
-    distributed.barrier(ctx)
+    cfg, ctx, out = start_run(args, PARDRunConfig, "pard")
     model, graphs, heads_only = build(cfg, args, out, resume=args.resume)
     if ctx.is_main:
         print(model)

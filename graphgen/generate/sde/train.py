@@ -87,19 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from graphgen.data.registry import DATASETS
     from graphgen.generate.pard.train import load_split
-    from graphgen.train import config as config_lib
     from graphgen.train import distributed
     from graphgen.train.checkpoint import RunFolder
-    from graphgen.train.runs import config_source, prepare_run_folder, trainer_flags
+    from graphgen.train.runs import start_run
     from graphgen.train.trainer import TensorTuple, Trainer
 
-    cfg = config_lib.resolve(SDERunConfig, base={"dataset": args.dataset}, flags=trainer_flags(args),
-                             overrides=args.set, **config_source(args, "sde"))
-    ctx = distributed.init()
-    out = Path(args.out or f"runs/sde_{Path(cfg.dataset).stem}")
-    if ctx.is_main:
-        prepare_run_folder(out, resume=args.resume, overwrite=args.overwrite)
-    distributed.barrier(ctx)
+    cfg, ctx, out = start_run(args, SDERunConfig, "sde")
     graphs, vocab = load_split(cfg.dataset, "train", args.data_dir, seed=cfg.split_seed, run_dir=out)
     if cfg.max_train is not None:
         graphs = graphs[:cfg.max_train]
