@@ -40,7 +40,6 @@ OPTIMIZER_NAME = "optimizer.safetensors"
 STATE_NAME = "trainer_state.json"
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-LINKS = ("last", "ema", "best")
 
 
 def _fault(point: str, step: int) -> None:
@@ -138,11 +137,11 @@ def optimizer_state_from_safetensors(model: nn.Module, opt: torch.optim.Optimize
 
 
 # -- random number generators -----------------------------------------------------------------------------------------
-def _b64(t: torch.Tensor) -> str:
+def tensor_to_b64(t: torch.Tensor) -> str:
     return base64.b64encode(t.numpy().tobytes()).decode("ascii")
 
 
-def _from_b64(s: str) -> torch.Tensor:
+def tensor_from_b64(s: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8).clone()
 
 
@@ -151,15 +150,15 @@ def rng_states(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     np_state = np.random.get_state()
     py_state = random.getstate()
     return {
-        "torch": _b64(torch.get_rng_state()),
+        "torch": tensor_to_b64(torch.get_rng_state()),
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
         "python": [py_state[0], list(py_state[1]), py_state[2]],
-        "generators": {name: _b64(g.get_state()) for name, g in generators.items()},
+        "generators": {name: tensor_to_b64(g.get_state()) for name, g in generators.items()},
     }
 
 
 def set_rng_states(states: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(_from_b64(states["torch"]))
+    torch.set_rng_state(tensor_from_b64(states["torch"]))
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     version, internal, gauss = states["python"]
@@ -167,7 +166,7 @@ def set_rng_states(states: dict[str, Any], generators: dict[str, torch.Generator
     for name, g in generators.items():
         if name not in states["generators"]:
             raise CheckpointError(f"trainer_state.json has no state for generator {name!r}")
-        g.set_state(_from_b64(states["generators"][name]))
+        g.set_state(tensor_from_b64(states["generators"][name]))
 
 
 # -- the run folder ---------------------------------------------------------------------------------------------------
@@ -302,6 +301,3 @@ class RunFolder:
         except (OSError, json.JSONDecodeError) as err:
             raise CheckpointError(f"{path}: cannot read the trainer state ({err})") from err
 
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value) + "\n")

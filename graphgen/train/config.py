@@ -130,8 +130,6 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {item!r}: the value is not valid YAML ({err})") from err
-    if isinstance(raw, str) and raw.strip().lower() in ("", "~"):
-        value = None
     return path, value
 
 

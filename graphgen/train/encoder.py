@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from graphgen.data.transforms import AddLapPE, AddRRWP, AddRWSE, apply_many
 from graphgen.nn.models import PE_ATTRIBUTES, EncoderConfig, GraphEncoder
-from graphgen.train.config import CONFIG_DIR, ConfigError
+from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TrainerConfig
 
 __all__ = ["TASKS", "EncoderRunConfig", "add_arguments", "encoder_inputs", "load_preset", "make_transform",
@@ -92,12 +92,7 @@ def load_preset(model: str, dataset: str) -> EncoderRunConfig:
     """The recipe preset ``graphgen/train/configs/<model>_<dataset>.yaml``."""
     from graphgen.train import config as config_lib
 
-    path = CONFIG_DIR / f"{model}_{dataset.replace('-', '_')}.yaml"
-    if not path.is_file():
-        have = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem.split("_")[0] in MODELS + ("mpnn",))
-        raise ConfigError(f"no preset {path.name} for --model {model} --dataset {dataset}; presets: {have}; "
-                          "or pass --config FILE.yaml")
-    return config_lib.resolve(EncoderRunConfig, preset=path)
+    return config_lib.resolve(EncoderRunConfig, preset=config_lib.preset_path(model, dataset))
 
 
 # ------------------------------------------------------------------------------------------------------------- data
@@ -266,20 +261,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> EncoderRunConfig:
-    """Preset (or ``--config``) < trainer flags < ``--set`` overrides."""
+    """Preset ``<model>_<dataset>.yaml`` (or ``--config``) < trainer flags < ``--set`` overrides."""
     from graphgen.train import config as config_lib
-    from graphgen.train.runs import trainer_flags
+    from graphgen.train.runs import config_source, trainer_flags
 
-    source = {"file": args.config} if args.config else {"preset": load_preset_path(args.model, args.dataset)}
     return config_lib.resolve(EncoderRunConfig, base={"dataset": args.dataset}, flags=trainer_flags(args),
-                              overrides=args.set, **source)
-
-
-def load_preset_path(model: str, dataset: str) -> Path:
-    path = CONFIG_DIR / f"{model}_{dataset.replace('-', '_')}.yaml"
-    if not path.is_file():
-        load_preset(model, dataset)   # raises the error that lists the presets
-    return path
+                              overrides=args.set, **config_source(args, args.model))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -110,3 +110,24 @@ def start_run(args: argparse.Namespace, cls: type, family: str):
         prepare_run_folder(out, resume=args.resume, overwrite=args.overwrite)
     distributed.barrier(ctx)
     return cfg, ctx, out
+
+
+def load_split(name: str, split: str, data_dir: str | None, *, seed: int = 0, run_dir: Path | None = None):
+    """The graphs of ``split`` of dataset ``name`` (a registered name or a file) and its molecule vocabulary (or
+    None). A file's split is drawn by ``seed`` and written into ``run_dir``."""
+    from graphgen.data.datasets.user import UserDataset
+    from graphgen.data.registry import DATASETS, load_dataset
+    from graphgen.train.distributed import init, main_first
+
+    ctx = init()
+    main = ctx.is_main
+    if name in DATASETS:   # registered datasets keep their published split
+        with main_first(ctx):   # rank 0 builds the on-disk cache, the others then read it
+            ds = load_dataset(name, split, data_dir=data_dir)
+        return [ds[i] for i in range(len(ds))], getattr(ds, "vocab", None)
+    # a file's split is drawn by seed once, written into the run folder and read back on resume
+    split_file = run_dir / "split.json" if run_dir is not None and (run_dir / "split.json").is_file() else None
+    ds = load_dataset(name, split, data_dir=data_dir, seed=seed, quiet=not main, split_file=split_file)
+    if isinstance(ds, UserDataset) and run_dir is not None and split_file is None and main:
+        ds.write_split(run_dir)
+    return [ds[i] for i in range(len(ds))], getattr(ds, "vocab", None)

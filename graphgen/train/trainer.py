@@ -194,8 +194,8 @@ class Trainer:
             picks ``best/``.
         clip_groups: names of submodules whose gradients are clipped separately (GDSS clips each score network on
             its own); default: all parameters together.
-        state_extra: JSON values stored in ``trainer_state.json`` (e.g. a model's training mode); on resume the saved
-            values are returned in :attr:`resumed_extra`.
+        state_extra: JSON values stored in ``trainer_state.json`` (e.g. a model's training mode), read back before
+            the model is built with :func:`graphgen.train.runs.resumed_extra`.
         model_config: JSON config written next to the weights when the model has no ``save_pretrained``.
     """
 
@@ -212,7 +212,6 @@ class Trainer:
         self.evaluate_fn = evaluate_fn
         self.clip_groups = list(clip_groups or [])
         self.state_extra = dict(state_extra or {})
-        self.resumed_extra: dict[str, Any] = {}
         self.model_config = model_config
         self.ctx = ctx or distributed.init()
         if config.max_steps is None and config.epochs is None and config.minutes is None:
@@ -262,16 +261,17 @@ class Trainer:
         else:
             parts = [own]
         split = torch.get_rng_state().numel()
-        states = ckpt.rng_states({"loss": gen})
-        states["ranks"] = [{"torch": ckpt._b64(p[:split]), "loss": ckpt._b64(p[split:])} for p in parts]
+        states = ckpt.rng_states({})
+        states["ranks"] = [{"torch": ckpt.tensor_to_b64(p[:split]), "loss": ckpt.tensor_to_b64(p[split:])}
+                           for p in parts]
         return states
 
     def _restore_rng(self, states: dict[str, Any], gen: torch.Generator) -> None:
-        ckpt.set_rng_states(states, {"loss": gen})
-        ranks = states.get("ranks", [])
-        if self.ctx.rank < len(ranks):
-            torch.set_rng_state(ckpt._from_b64(ranks[self.ctx.rank]["torch"]))
-            gen.set_state(ckpt._from_b64(ranks[self.ctx.rank]["loss"]))
+        ckpt.set_rng_states(states, {})
+        ranks = states["ranks"]
+        if self.ctx.rank < len(ranks):   # a process the checkpoint did not have keeps its seeded streams
+            torch.set_rng_state(ckpt.tensor_from_b64(ranks[self.ctx.rank]["torch"]))
+            gen.set_state(ckpt.tensor_from_b64(ranks[self.ctx.rank]["loss"]))
 
     def _write_checkpoint(self, state: dict[str, Any], opt, ema: EMA | None, gen: torch.Generator) -> Path | None:
         rng = self._gather_rng(gen)  # collective: every process takes part
@@ -303,7 +303,7 @@ class Trainer:
             averaged = load_file(str(last / "ema" / ckpt.WEIGHTS_NAME))
             ema.load_state_dict({k: averaged[k] for k in ema.shadow})
         self._restore_rng(state.pop("rng"), gen)
-        self.resumed_extra = state.pop("extra", {})
+        state.pop("extra", None)
         return state
 
     # -- the loop ----------------------------------------------------------------------------------------------------

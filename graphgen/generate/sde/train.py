@@ -86,10 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graphgen.data.registry import DATASETS
-    from graphgen.generate.pard.train import load_split
     from graphgen.train import distributed
     from graphgen.train.checkpoint import RunFolder
-    from graphgen.train.runs import start_run
+    from graphgen.train.runs import load_split, start_run
     from graphgen.train.trainer import TensorTuple, Trainer
 
     cfg, ctx, out = start_run(args, SDERunConfig, "sde")
