@@ -19,6 +19,7 @@ from graphgen.data.datasets.molecules import (
     SplitFilesMoleculeSpec,
     Zinc12kSpec,
 )
+from graphgen.data.datasets.scene_graphs import CocoSceneGraphSpec
 from graphgen.data.datasets.user import UserDataset, accepted_suffixes, file_format, load_user_dataset
 from graphgen.data.molecules import VOCABS
 from graphgen.data.raw import RawFile
@@ -29,6 +30,14 @@ _BERGMEISTER = "https://github.com/AndreasBergmeister/graph-generation/blob/4625
 _MOSES_NOTE = ("It is a verbatim copy of moses/dataset/data/{name}.csv.gz from the PyPI wheel molsets-0.3.1 "
                "(`pip download --no-deps molsets==0.3.1`, unzip, rename to molecules/moses_{name}.csv.gz).")
 _CONVERTED = "A converted copy ships in the project's shared data folder; datasets/{card}.md says how it was made."
+_COCO_SG = RawFile(
+    "scene_graphs/coco2017_subset_sg.json.gz",
+    "6def58aa7a00878ca59f7ce9f9a68fbf9e649ec7998b0aa6ff338bdbab58b813",
+    "https://cocodataset.org/#download",
+    downloadable=False,
+    note="Assembled from small public subsets of the COCO 2017 instances_*.json files (boxes and categories of 483 "
+         "images, relations derived); it ships in the project's shared data folder, datasets/coco_sg.md says how "
+         "it was made.")
 
 DATASETS: dict[str, DatasetSpec] = {
     "qm9": GDSSMoleculeSpec(
@@ -222,6 +231,23 @@ DATASETS: dict[str, DatasetSpec] = {
             f"{_BERGMEISTER}/data/tree.pkl",
             downloadable=False, note=_CONVERTED.format(card="tree"))},
         splits=("train", "val", "test"),
+    ),
+    "coco_sg": CocoSceneGraphSpec(
+        name="coco_sg",
+        description="COCO 2017 scene graphs (483 real images, <= 32 largest non-crowd objects, 6 sg2im relations "
+                    "on every pair); train2017 / val2017 by id parity: 295 / 92 / 96 images",
+        card="datasets/coco_sg.md",
+        raw={"records": _COCO_SG},
+        splits=("train", "val", "test"),
+    ),
+    "coco_sg2im": CocoSceneGraphSpec(
+        name="coco_sg2im",
+        description="sg2im view of coco_sg: eligible images, objects >= 2% of the image (3-8 per image); "
+                    "137 / 42 / 41 images",
+        card="datasets/coco_sg2im.md",
+        raw={"records": _COCO_SG},
+        splits=("train", "val", "test"),
+        sg2im_only=True,
     ),
 }
 

@@ -1,10 +1,11 @@
-"""``graphgen evaluate``: score generated molecules or graphs with the published protocols.
+"""``graphgen evaluate``: score generated molecules, graphs or scene graphs with the published protocols.
 
 Examples::
 
     graphgen evaluate molecules --dataset qm9 samples.smi --protocol gdss --json scores.json
     graphgen evaluate graphs --dataset planar samples.json --json scores.json
     graphgen evaluate graphs --dataset enzymes samples.txt --protocol gdss
+    graphgen evaluate scene-graphs --dataset coco_sg samples.json --json scores.json
 
 Molecule files hold one SMILES per line (blank lines are skipped and counted; every other line is scored, so an
 unparsable SMILES counts as invalid). Graph files are JSON (``{"graphs": [{"num_nodes": n, "edges": [[u, v], ...]},
@@ -18,6 +19,10 @@ measured against the file's train split (what the model saw) and FCD / NSPDK / M
 out), as for the registered datasets. The split is the one training drew: pass the run's ``split.json`` with
 ``--split-file`` (checked against the file's sha256), or the training seed with ``--split-seed`` (default 0, the
 trainers' default). A small file has a small test split (10%), so its FCD / MMD are noisy.
+
+Scene-graph files are the JSON format of :mod:`graphgen.data.scene_graphs` (``read_scene_graphs``); they are scored
+with :func:`graphgen.evaluate.scene_graphs.evaluate_scene_graphs` against the dataset's ``--split`` (default test),
+with triplet novelty against its train split.
 """
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ GRAPH_DATASETS: dict[str, tuple[str, str | None]] = {
     "sbm": ("spectre", "sbm"),
     "tree": ("spectre", "tree"),
 }
+# registered scene-graph datasets (graphgen.data.registry); both share the COCO vocabulary
+SCENE_GRAPH_DATASETS: tuple[str, ...] = ("coco_sg", "coco_sg2im")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gr.add_argument("--workers", type=int, default=None, help="processes for per-graph statistics (0 = serial)")
     gr.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
 
+    sg = sub.add_parser("scene-graphs", help="score generated scene graphs (DiffuseSG metrics, relation consistency)")
+    sg.add_argument("file", type=Path, help="generated scene graphs: graphgen scene-graph JSON (.json / .json.gz)")
+    sg.add_argument("--dataset", required=True, choices=SCENE_GRAPH_DATASETS, help="reference dataset")
+    sg.add_argument("--split", default="test", choices=["val", "test"],
+                    help="reference split (default test); triplet novelty is always against the train split")
+    sg.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
+    sg.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-file", type=Path, default=None,
@@ -96,6 +111,8 @@ def _file_splits(args: argparse.Namespace) -> tuple:
 def run(args: argparse.Namespace) -> int:
     if args.kind == "molecules":
         scores = _run_molecules(args)
+    elif args.kind == "scene-graphs":
+        scores = _run_scene_graphs(args)
     else:
         scores = _run_graphs(args)
     print(format_table(scores))
@@ -173,6 +190,22 @@ def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
     print(f"{args.dataset} ({protocol}): {len(generated)} generated, {len(reference)} reference, {len(train)} train")
     return evaluate_graphs(generated, reference, protocol, train=train, validity=validity,
                            num_workers=args.workers)
+
+
+def _run_scene_graphs(args: argparse.Namespace) -> dict[str, float]:
+    from graphgen.data.scene_graphs import read_scene_graphs
+    from graphgen.evaluate.scene_graphs import evaluate_scene_graphs
+
+    try:
+        generated = read_scene_graphs(args.file)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(str(exc)) from None
+    if not generated:
+        raise SystemExit(f"{args.file}: no scene graphs found")
+    reference = _load_split(args.dataset, args.split, args.data_dir)
+    train = _load_split(args.dataset, "train", args.data_dir)
+    print(f"{args.dataset}: {len(generated)} generated, {len(reference)} reference ({args.split}), {len(train)} train")
+    return evaluate_scene_graphs(generated, reference, train)
 
 
 def format_table(scores: dict[str, float]) -> str:

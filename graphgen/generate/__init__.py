@@ -17,6 +17,7 @@ from graphgen import hub
 GENERATORS: dict[str, str] = {
     "sde": "graphgen.generate.sde.model:ScoreSDEGenerator",
     "pard": "graphgen.generate.pard.model:PARDGenerator",
+    "hetero": "graphgen.generate.hetero.model:HeteroDiffusionGenerator",
 }
 
 

@@ -5,14 +5,19 @@ of the first molecules (``--draw FILE``), and print a summary: GDSS validity wit
 GDSS valency correction, uniqueness, network evaluations per graph and molecules per second; plus novelty, FCD and
 NSPDK (``graphgen.evaluate.evaluate_molecules``, GDSS protocol) when the model's dataset is found (``GRAPHGEN_DATA``
 or ``--data-dir``). Written molecules are the GDSS-corrected largest fragments of the graphs that yield one.
-Plain-graph models write JSON edge lists (``graphgen.evaluate.graphs.write_graphs_json``).
+Plain-graph models write JSON edge lists (``graphgen.evaluate.graphs.write_graphs_json``). Scene-graph models
+(``coco-sg``) write the scene-graph JSON of :mod:`graphgen.data.scene_graphs` (classes, boxes, relation triplets),
+draw a grid of layouts with ``--draw FILE`` and print the relation-geometry consistency, plus the scene-graph
+metrics against the model's dataset (test split) when it is found; ``--complete partial.json`` fixes the objects
+and relations of a partial scene graph and generates the rest (:func:`read_partial_scene_graph`).
 
 Sampler settings reach ``Generator.sample`` as options: ``--steps`` (``steps``), ``--sampler`` (``sampler``) and
 ``--set key=value`` (any other option of the model, e.g. ``--set snr=0.1 --set corrector=none`` for GDSS; values are
 YAML scalars). An option the model does not take is an error naming the ones it does.
 
 Example: ``graphgen sample qm9 -n 1000 -o samples.smi --draw grid.png``;
-``graphgen sample qm9-gdss -n 100 --steps 200 --sampler s4 --set snr=0.1``.
+``graphgen sample qm9-gdss -n 100 --steps 200 --sampler s4 --set snr=0.1``;
+``graphgen sample coco-sg -n 64 -o sg.json --draw layouts.png``.
 """
 from __future__ import annotations
 
@@ -33,8 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output file (default samples.smi / samples.sdf / samples.json by format)")
     parser.add_argument("--format", choices=("smi", "sdf", "json"), default=None,
                         help="smi or sdf for molecules, json for plain graphs (default: from the output suffix)")
-    parser.add_argument("--draw", default=None, metavar="FILE", help="PNG grid of the first molecules")
-    parser.add_argument("--draw-count", type=int, default=24, help="molecules in the --draw grid")
+    parser.add_argument("--draw", default=None, metavar="FILE",
+                        help="PNG grid of the first molecules (molecule models) or scene-graph layouts")
+    parser.add_argument("--draw-count", type=int, default=None,
+                        help="molecules (default 24) or layouts (default 16) in the --draw grid")
+    parser.add_argument("--complete", default=None, metavar="FILE",
+                        help="scene-graph models: a JSON file with one partial scene graph whose objects and "
+                             "relations every sample keeps (a null category or box is generated)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator used for sampling")
     parser.add_argument("--batch-size", type=int, default=500, help="graphs sampled together")
     parser.add_argument("--steps", type=int, default=None,
@@ -75,11 +85,13 @@ def sample_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _output_format(args: argparse.Namespace, molecules: bool) -> tuple[str, Path]:
+def _output_format(args: argparse.Namespace, molecules: bool, scene_graphs: bool = False) -> tuple[str, Path]:
     fmt = args.format
     if fmt is None and args.output:
         suffix = Path(args.output).suffix.lower().lstrip(".")
         fmt = suffix if suffix in ("smi", "sdf", "json") else None
+    if scene_graphs and fmt not in (None, "json"):
+        raise SystemExit("graphgen sample: scene-graph models write --format json")
     fmt = fmt or ("smi" if molecules else "json")
     if molecules and fmt == "json":
         raise SystemExit("graphgen sample: molecule models write --format smi or sdf")
@@ -153,7 +165,17 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:  # not a folder, not a bundled name, or a folder without the saved files
         raise SystemExit(f"graphgen sample: {err}") from None
     vocab_name = getattr(model.config, "vocab", None)
-    fmt, out_path = _output_format(args, molecules=vocab_name is not None)
+    scene_graphs = getattr(model.config, "kind", None) == "scene_graph"
+    fmt, out_path = _output_format(args, molecules=vocab_name is not None, scene_graphs=scene_graphs)
+    if args.complete and not scene_graphs:
+        raise SystemExit("graphgen sample: --complete is for scene-graph models (e.g. coco-sg)")
+    if args.complete:
+        from graphgen.data.scene_graphs import read_partial_scene_graph
+
+        try:
+            options["complete"] = read_partial_scene_graph(args.complete)
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"graphgen sample: --complete: {err}") from None
 
     stats = SampleStats()
     start = time.perf_counter()
@@ -168,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
                                    ("graphs / second", f"{n / seconds:.3g}"),
                                    ("network evaluations / graph", f"{stats.evaluations_per_graph:.1f}")]
 
+    if scene_graphs:
+        rows += _scene_graph_outputs(graphs, model, args, out_path)
+        _print_summary(rows, out_path)
+        return 0
     if vocab_name is None:
         from graphgen.evaluate.graphs import write_graphs_json
 
@@ -191,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         ("molecules written", str(len(smiles))),
     ]
     if args.draw:
-        drawn = draw_grid(smiles, Path(args.draw), args.draw_count)
+        drawn = draw_grid(smiles, Path(args.draw), args.draw_count or 24)
         rows.append(("drawn", f"{drawn} -> {args.draw}"))
     if not args.no_metrics:
         from graphgen.data.registry import DATASETS
@@ -214,6 +240,41 @@ def run(args: argparse.Namespace) -> int:
                                                   "set GRAPHGEN_DATA or --data-dir"))
     _print_summary(rows, out_path)
     return 0
+
+
+def _scene_graph_outputs(graphs: list, model, args: argparse.Namespace, out_path: Path) -> list[tuple[str, str]]:
+    """Write scene graphs (and their layouts); summary rows, with the scene-graph metrics when the data is found."""
+    from graphgen.data.scene_graphs import draw_layouts, write_scene_graphs
+    from graphgen.evaluate.scene_graphs import evaluate_scene_graphs, relation_consistency
+
+    write_scene_graphs(graphs, out_path)
+    rows = [("mean objects", f"{sum(g.num_nodes for g in graphs) / len(graphs):.1f}"),
+            ("mean relations", f"{sum(g.edge_index.shape[1] for g in graphs) / len(graphs):.1f}")]
+    if args.draw:
+        drawn = draw_layouts(graphs, args.draw, count=args.draw_count or 16)
+        rows.append(("drawn", f"{drawn} -> {args.draw}"))
+    dataset = model.config.dataset
+    scores = None
+    if not args.no_metrics and dataset:
+        from graphgen.data.registry import DATASETS, load_dataset
+
+        try:
+            if dataset in DATASETS:
+                test = list(load_dataset(dataset, "test", data_dir=args.data_dir))
+                train = list(load_dataset(dataset, "train", data_dir=args.data_dir))
+                scores = evaluate_scene_graphs(graphs, test, train)
+        except FileNotFoundError as err:
+            rows.append(("scene-graph metrics", f"skipped: {dataset} data not found ({type(err).__name__}); "
+                                                "set GRAPHGEN_DATA or --data-dir"))
+    if scores is None:  # the one metric that needs no reference
+        scores = {"relation_consistency": relation_consistency(graphs)}
+    else:
+        rows.append(("reference", f"{dataset} test split ({int(scores['num_reference'])} graphs)"))
+    for key in ("relation_consistency", "degree_mmd", "node_type_mmd", "edge_type_mmd", "triplet_tv",
+                "triplet_novelty", "box_f1", "overlap", "alignment"):
+        if key in scores:
+            rows.append((key.replace("_", " "), f"{scores[key]:.4g}"))
+    return rows
 
 
 def _print_summary(rows: list[tuple[str, str]], out_path: Path) -> None:

@@ -5,6 +5,7 @@
 | ``encoder`` | ``graphgen.train.encoder`` (GPS, GRIT, MPNN+VN, GT on ZINC-12k / ogbg-molhiv) |
 | ``sde``     | ``graphgen.generate.sde.train`` (score-based SDE generator, GDSS) |
 | ``pard``    | ``graphgen.generate.pard.train`` (PARD autoregressive block diffusion) |
+| ``hetero``  | ``graphgen.generate.hetero.train`` (EDM diffusion of graphs with mixed attributes: scene graphs) |
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ TRAINERS: dict[str, tuple[str, str]] = {
     "encoder": ("graphgen.train.encoder", "train a graph-transformer encoder on a property benchmark"),
     "sde": ("graphgen.generate.sde.train", "train the score-based SDE graph generator (GDSS)"),
     "pard": ("graphgen.generate.pard.train", "train the PARD autoregressive block-diffusion generator"),
+    "hetero": ("graphgen.generate.hetero.train", "train the heterogeneous diffusion generator (scene graphs)"),
 }
 
 

@@ -48,7 +48,8 @@ def _dataclass_in(tp: Any) -> type | None:
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None, *, where: str = "") -> T:
-    """Build dataclass ``cls`` from a nested dict; nested dataclass fields are built recursively.
+    """Build dataclass ``cls`` from a nested dict; nested dataclass fields and ``list[Dataclass]`` items are built
+    recursively.
 
     Unknown keys raise :class:`ConfigError` naming the dotted key and listing the valid keys at that level.
     """
@@ -67,11 +68,26 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, *, where: str = "") -
         sub = _dataclass_in(types_[name])
         if sub is not None and isinstance(value, dict):
             value = from_dict(sub, value, where=key)
+        item = _list_item_dataclass(types_[name])
+        if item is not None and isinstance(value, (list, tuple)):
+            value = [from_dict(item, v, where=f"{key}[{i}]") if isinstance(v, dict) else v
+                     for i, v in enumerate(value)]
         kwargs[name] = _coerce(value, types_[name], key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where or cls.__name__}: {err}") from err
+
+
+def _list_item_dataclass(tp: Any) -> type | None:
+    """The dataclass of a ``list[Foo]`` annotation (or ``list[Foo] | None``), else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _list_item_dataclass(inner[0]) if len(inner) == 1 else None
+    if typing.get_origin(tp) in (list, tuple):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return _dataclass_in(args[0]) if len(args) == 1 else None
+    return None
 
 
 def _scalar_types(tp: Any) -> tuple[type, ...]:

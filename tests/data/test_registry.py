@@ -26,6 +26,8 @@ SPLIT_SIZES = {
     "planar": {"train": 128, "val": 32, "test": 40},
     "sbm": {"train": 128, "val": 32, "test": 40},
     "tree": {"train": 128, "val": 32, "test": 40},
+    "coco_sg": {"train": 295, "val": 92, "test": 96},
+    "coco_sg2im": {"train": 137, "val": 42, "test": 41},
 }
 
 

@@ -1,0 +1,395 @@
+"""``HeteroDiffusionGenerator``: joint EDM diffusion of graphs with mixed node and edge attributes (DiffuseSG-style).
+
+A graph of the model's :class:`~graphgen.generate.hetero.schema.GraphSchema` is relaxed to continuous codes (node
+codes [N, F], edge codes [N, N, C], see :mod:`graphgen.generate.hetero.schema`); both are noised with the same
+noise level and denoised together by a dense graph transformer (:class:`graphgen.nn.dense.DenseGraphTransformer`)
+with EDM preconditioning (:mod:`graphgen.generate.hetero.edm`). Sampling draws the node count from the training
+histogram (buffer ``node_count_probs``), integrates EDM's ODE with Heun (default, 256 steps) or Euler, and decodes
+the codes to classes and values (nearest class code; continuous values clamped to their range).
+
+Choices and deviations from DiffuseSG (Xu et al.) and EDM:
+
+- Self-conditioning (Chen et al. 2023): the network also reads the previous estimate of the clean codes. In
+  training a coin per batch (not per graph) decides whether that estimate is first computed (without gradient)
+  or left at zero, so half of the steps cost one forward pass; in sampling each evaluation reads the previous one.
+- The node and edge losses are each a mean over their real entries (real nodes; ordered pairs of distinct real
+  nodes), then summed with ``edge_loss_weight``: a graph has ~N times more pairs than nodes.
+- ``giou_weight > 0`` adds ``1 - GIoU`` between denoised and true boxes of every ``box`` attribute, averaged over
+  real nodes and not weighted by the noise level (DiffuseSG's IoU regulariser; their exact weighting is not in
+  REFERENCE.md).
+- Padded nodes are never noised or read: the network masks them and the loss ignores them. An undirected schema
+  uses symmetric edge noise and symmetrises the denoised edge codes.
+- Completion (``complete=``, scene-graph inpainting): known node attributes and known edges are replaced after
+  every sampler step by their clean codes noised to the new noise level (replacement method, Song et al. 2021),
+  and set exactly at the end.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
+from graphgen.generate.hetero import edm
+from graphgen.generate.hetero.schema import (
+    Attribute,
+    DenseGraphs,
+    GraphSchema,
+    decode,
+    encode,
+    from_dense,
+    pair_mask,
+    to_dense,
+)
+
+KINDS = ("graph", "scene_graph", "lane_graph")
+SAMPLE_OPTIONS = ["steps", "sampler", "churn", "complete", "num_nodes"]
+
+
+@dataclasses.dataclass
+class DenoiserConfig:
+    """The dense graph transformer (see :class:`graphgen.nn.dense.DenseGraphTransformer`)."""
+
+    hidden: int = 128
+    edge_hidden: int = 64
+    layers: int = 4
+    heads: int = 4
+    ff_mult: int = 2
+    dropout: float = 0.0
+    cond_dim: int = 128
+
+
+@dataclasses.dataclass
+class HeteroDiffusionConfig:
+    """Everything that builds a :class:`HeteroDiffusionGenerator` (written to ``config.json``).
+
+    ``kind`` says how ``graphgen sample`` writes and draws the graphs ("scene_graph": scene-graph JSON and layout
+    drawings; "graph": generic graph JSON). ``training`` records the trainer's settings for provenance.
+    """
+
+    dataset: str = ""
+    kind: str = "graph"
+    schema: GraphSchema = dataclasses.field(
+        default_factory=lambda: GraphSchema(nodes=[Attribute("x", "categorical", classes=2)]))
+    edm: edm.EDMConfig = dataclasses.field(default_factory=edm.EDMConfig)
+    denoiser: DenoiserConfig = dataclasses.field(default_factory=DenoiserConfig)
+    self_condition: bool = True
+    edge_loss_weight: float = 1.0
+    giou_weight: float = 0.0
+    sample_batch_size: int = 64
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+class NoiseEmbedding(nn.Module):
+    """``c_noise`` [B] -> [B, dim]: sinusoidal features of ``c_noise`` followed by a two-layer MLP."""
+
+    def __init__(self, dim: int, frequencies: int = 32) -> None:
+        super().__init__()
+        self.frequencies = frequencies
+        self.mlp = nn.Sequential(nn.Linear(2 * frequencies, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), frequencies)), persistent=False)
+
+    def reset_parameters(self) -> None:
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+
+    def forward(self, c_noise: Tensor) -> Tensor:
+        angles = c_noise[:, None] * self.freqs
+        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=-1))
+
+
+def generalized_iou(a: Tensor, b: Tensor, eps: float = 1e-7) -> Tensor:
+    """GIoU of boxes ``(x_c, y_c, w, h)`` [..., 4] (Rezatofighi et al. 2019); negative sizes count as 0."""
+    def corners(t: Tensor) -> tuple[Tensor, Tensor]:
+        half = t[..., 2:].clamp(min=0) / 2
+        return t[..., :2] - half, t[..., :2] + half
+    a0, a1 = corners(a)
+    b0, b1 = corners(b)
+    inter = (torch.minimum(a1, b1) - torch.maximum(a0, b0)).clamp(min=0).prod(-1)
+    area_a, area_b = (a1 - a0).prod(-1), (b1 - b0).prod(-1)
+    union = area_a + area_b - inter
+    hull = (torch.maximum(a1, b1) - torch.minimum(a0, b0)).prod(-1)
+    return inter / (union + eps) - (hull - union) / (hull + eps)
+
+
+class HeteroDiffusionGenerator(Generator):
+    """Joint EDM diffusion over a :class:`GraphSchema` (see the module docstring).
+
+    Args:
+        config: :class:`HeteroDiffusionConfig`.
+    """
+
+    generator_key = "hetero"
+    config_class = HeteroDiffusionConfig
+
+    def __init__(self, config: HeteroDiffusionConfig) -> None:
+        super().__init__(config)
+        from graphgen.nn.dense import DenseGraphTransformer
+
+        schema, d = config.schema, config.denoiser
+        if config.giou_weight and not schema.box_attributes():
+            raise ValueError("giou_weight needs a box attribute in the schema (Attribute(..., box=True))")
+        f, c = schema.node_width, schema.edge_width
+        factor = 2 if config.self_condition else 1
+        self.noise_embedding = NoiseEmbedding(d.cond_dim)
+        self.network = DenseGraphTransformer(
+            factor * f, factor * c, f, c, hidden=d.hidden, edge_hidden=d.edge_hidden, layers=d.layers, heads=d.heads,
+            cond_dim=d.cond_dim, ff_mult=d.ff_mult, dropout=d.dropout)
+        # P(number of nodes = n), n = 0..max_nodes; measured on the training set by set_node_distribution()
+        self.register_buffer("node_count_probs", torch.zeros(schema.max_nodes + 1))
+
+    @property
+    def schema(self) -> GraphSchema:
+        return self.config.schema
+
+    def reset_parameters(self) -> None:
+        self.noise_embedding.reset_parameters()
+        self.network.reset_parameters()
+
+    def __repr__(self) -> str:
+        s = self.schema
+        nodes = ", ".join(f"{a.name}:{a.classes if a.kind == 'categorical' else a.dim}"
+                          f"{'c' if a.kind == 'categorical' else 'd'}" for a in s.nodes)
+        return (f"{type(self).__name__}(nodes=[{nodes}], edge_classes={s.edge.classes}, directed={s.directed}, "
+                f"max_nodes={s.max_nodes}, codes={s.node_width}+{s.edge_width}, denoiser={self.network!r}, "
+                f"params={self.num_parameters():,})")
+
+    # -- data ------------------------------------------------------------------------------------------------------
+    def set_node_distribution(self, num_nodes: Tensor) -> None:
+        """Set ``node_count_probs`` from the node counts of the training graphs (long ``[num_graphs]``)."""
+        num_nodes = torch.as_tensor(num_nodes).long()
+        if num_nodes.numel() == 0 or num_nodes.max() > self.schema.max_nodes or num_nodes.min() < 1:
+            raise ValueError(f"node counts must be in 1..max_nodes={self.schema.max_nodes}")
+        counts = torch.bincount(num_nodes, minlength=self.schema.max_nodes + 1).float()
+        self.node_count_probs.copy_(counts / counts.sum())
+
+    def to_dense(self, batch: Any) -> DenseGraphs:
+        """A :class:`DenseGraphs`, a list of ``Data`` or a PyG ``Batch`` -> :class:`DenseGraphs` padded to the
+        largest graph of the batch."""
+        if isinstance(batch, DenseGraphs):
+            return batch.trim()
+        graphs = batch.to_data_list() if hasattr(batch, "to_data_list") else list(batch)
+        return to_dense(self.schema, graphs).trim()
+
+    # -- the denoiser ----------------------------------------------------------------------------------------------
+    def denoise(self, x: Tensor, e: Tensor, sigma: Tensor, mask: Tensor,
+                estimate: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """``D(x, e; sigma)``: denoised node codes [B, N, F] and edge codes [B, N, N, C].
+
+        Args:
+            x, e: noisy codes; sigma: float [B] noise levels; mask: bool [B, N] real nodes.
+            estimate: the self-conditioning input (previous clean estimate); ``None``: zeros.
+        """
+        c_skip, c_out, c_in, c_noise = edm.preconditioning(sigma.float(), self.config.edm.sigma_data)
+        pm = pair_mask(mask)[..., None].to(x.dtype)
+        xin, ein = c_in[:, None, None] * x, c_in[:, None, None, None] * e
+        if self.config.self_condition:
+            est_x, est_e = estimate if estimate is not None else (torch.zeros_like(x), torch.zeros_like(e))
+            xin, ein = torch.cat([xin, est_x], -1), torch.cat([ein, est_e], -1)
+        fx, fe = self.network(xin, ein * pm, mask, self.noise_embedding(c_noise))
+        dx = (c_skip[:, None, None] * x + c_out[:, None, None] * fx) * mask[..., None]
+        de = (c_skip[:, None, None, None] * e + c_out[:, None, None, None] * fe) * pm
+        if not self.schema.directed:
+            de = (de + de.transpose(1, 2)) / 2
+        return dx, de
+
+    # -- training --------------------------------------------------------------------------------------------------
+    def _noise(self, x: Tensor, e: Tensor, mask: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        nx = torch.randn(x.shape, generator=generator) * mask[..., None]
+        ne = torch.randn(e.shape, generator=generator)
+        if not self.schema.directed:  # one draw per unordered pair
+            ne = ne.triu(1) if ne.dim() == 3 else torch.triu(ne.permute(0, 3, 1, 2), 1).permute(0, 2, 3, 1)
+            ne = ne + ne.transpose(1, 2)
+        return nx, ne * pair_mask(mask)[..., None]
+
+    def loss_terms(self, batch: Any, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """EDM loss on one batch: ``{"loss", "loss_nodes", "loss_edges"[, "loss_giou"]}``."""
+        dense = self.to_dense(batch)
+        x0, e0 = encode(self.schema, dense)
+        mask, pm = dense.mask, pair_mask(dense.mask)
+        b = x0.shape[0]
+        sigma = edm.training_sigmas(b, self.config.edm, generator)
+        nx, ne = self._noise(x0, e0, mask, generator)
+        x, e = x0 + sigma[:, None, None] * nx, e0 + sigma[:, None, None, None] * ne
+        estimate = None
+        if self.config.self_condition and bool(torch.rand((), generator=generator) < 0.5):
+            with torch.no_grad():
+                estimate = self.denoise(x, e, sigma, mask)
+        dx, de = self.denoise(x, e, sigma, mask, estimate)
+        w = edm.loss_weight(sigma, self.config.edm.sigma_data)
+        node_err = (w[:, None, None] * (dx - x0) ** 2 * mask[..., None]).sum()
+        edge_err = (w[:, None, None, None] * (de - e0) ** 2 * pm[..., None]).sum()
+        loss_nodes = node_err / (mask.sum().clamp(min=1) * x0.shape[-1])
+        loss_edges = edge_err / (pm.sum().clamp(min=1) * e0.shape[-1])
+        terms = {"loss_nodes": loss_nodes, "loss_edges": loss_edges}
+        loss = loss_nodes + self.config.edge_loss_weight * loss_edges
+        if self.config.giou_weight:
+            giou = []
+            for attr, s in self.schema.box_attributes():
+                g = generalized_iou(attr.unscale(dx[..., s]), dense.nodes[attr.name])
+                giou.append(((1 - g) * mask).sum() / mask.sum().clamp(min=1))
+            terms["loss_giou"] = torch.stack(giou).mean()
+            loss = loss + self.config.giou_weight * terms["loss_giou"]
+        terms["loss"] = loss
+        return terms
+
+    def loss(self, batch: Any, *, generator: torch.Generator | None = None) -> Tensor:
+        return self.loss_terms(batch, generator=generator)["loss"]
+
+    # -- sampling --------------------------------------------------------------------------------------------------
+    def _draw_counts(self, b: int, minimum: int, generator: torch.Generator | None) -> Tensor:
+        probs = self.node_count_probs.clone()
+        if float(probs.sum()) <= 0:
+            raise RuntimeError("node_count_probs is empty: call set_node_distribution() on the training graphs")
+        probs[:minimum] = 0
+        if float(probs.sum()) <= 0:  # the partial graph is larger than every training graph
+            return torch.full((b,), minimum, dtype=torch.long)
+        return torch.multinomial(probs, b, replacement=True, generator=generator)
+
+    def _known(self, partial: Data, b: int, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Clean codes and masks of the fixed part of ``partial`` (unknown values: NaN box entries, class -1)."""
+        s = self.schema
+        m = int(partial.num_nodes)
+        x_known = torch.zeros(b, n, s.node_width)
+        known_x = torch.zeros(b, n, s.node_width, dtype=torch.bool)
+        for attr, sl in s.node_slices():
+            value = torch.as_tensor(getattr(partial, attr.name))
+            if attr.kind == "categorical":
+                value = value.reshape(-1).long()
+                given = value >= 0
+                code = attr.encode(value.clamp(min=0))
+                given = given[:, None].expand_as(code)
+            else:
+                value = value.float().reshape(m, attr.dim)
+                given = ~value.isnan()
+                code = attr.encode(torch.nan_to_num(value))
+            x_known[:, :m, sl] = code
+            known_x[:, :m, sl] = given
+        e_known = torch.zeros(b, n, n, s.edge_width)
+        known_e = torch.zeros(b, n, n, dtype=torch.bool)
+        ei = partial.edge_index
+        if ei is not None and ei.numel():
+            cls = (torch.as_tensor(getattr(partial, s.edge.name)).reshape(-1).long() if s.edge.name
+                   else torch.ones(ei.shape[1], dtype=torch.long))
+            code = s.edge.encode(cls)
+            e_known[:, ei[0], ei[1]] = code
+            known_e[:, ei[0], ei[1]] = True
+            if not s.directed:
+                e_known[:, ei[1], ei[0]] = code
+                known_e[:, ei[1], ei[0]] = True
+        return x_known, known_x, e_known, known_e
+
+    @torch.inference_mode()
+    def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
+               progress: bool = False, callback: Callable[[dict[str, Any]], None] | None = None,
+               **options: Any) -> list[Data]:
+        """``num_graphs`` graphs of the schema as ``Data`` (fields named by the schema).
+
+        Options:
+            steps: noise levels of the sampler (default ``config.edm.steps``, 256); Heun costs ``2 steps - 1``
+                evaluations per graph.
+            sampler: "heun" or "euler" (default ``config.edm.sampler``).
+            churn: EDM's ``S_churn`` (default ``config.edm.churn``; 0 = deterministic ODE).
+            complete: a partial graph (``Data`` with the schema's node fields; a categorical value -1 or a NaN
+                continuous value is unknown; the listed edges are fixed) that every sample extends: its nodes come
+                first and its known values are kept exactly.
+            num_nodes: a fixed node count instead of draws from the training histogram.
+        """
+        check_sample_options(f"{type(self).__name__}.sample", options, SAMPLE_OPTIONS)
+        cfg = self.config.edm
+        steps = int(options.get("steps") or cfg.steps)
+        sampler = str(options.get("sampler") or cfg.sampler)
+        churn = float(options.get("churn", cfg.churn) or 0.0)
+        partial: Data | None = options.get("complete")
+        fixed_n = options.get("num_nodes")
+        if steps < 1:
+            raise SampleOptionError(f"steps must be >= 1, got {steps}")
+        if sampler not in edm.SAMPLERS:
+            raise SampleOptionError(f"sampler must be one of {edm.SAMPLERS}, got {sampler!r}")
+        minimum = int(partial.num_nodes) if partial is not None else 1
+        if minimum > self.schema.max_nodes:
+            raise SampleOptionError(f"complete: the partial graph has {minimum} nodes; the model allows "
+                                    f"{self.schema.max_nodes}")
+        if fixed_n is not None and not minimum <= int(fixed_n) <= self.schema.max_nodes:
+            raise SampleOptionError(f"num_nodes must be in {minimum}..{self.schema.max_nodes}, got {fixed_n}")
+        if partial is not None:  # a bad partial graph fails here, before any sampling
+            to_dense(self.schema, [_fill_unknown(self.schema, partial)])
+        batch_size = batch_size or self.config.sample_batch_size
+        out: list[Data] = []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_graphs, desc="sampling", unit="graph", disable=not progress)
+        while len(out) < num_graphs:
+            b = min(batch_size, num_graphs - len(out))
+            counts = (torch.full((b,), int(fixed_n), dtype=torch.long) if fixed_n is not None
+                      else self._draw_counts(b, minimum, generator))
+            out.extend(self._sample_batch(counts, steps, sampler, churn, partial, generator, callback))
+            bar.update(b)
+            if callback is not None:
+                callback({"kind": "sampled", "num_graphs": b})
+        bar.close()
+        return out
+
+    def _sample_batch(self, counts: Tensor, steps: int, sampler: str, churn: float, partial: Data | None,
+                      generator: torch.Generator | None, callback: Callable | None) -> list[Data]:
+        s = self.schema
+        b, n = len(counts), int(counts.max())
+        mask = torch.arange(n)[None, :] < counts[:, None]
+        pm = pair_mask(mask)[..., None]
+        x = torch.randn(b, n, s.node_width, generator=generator) * mask[..., None]
+        e = torch.randn(b, n, n, s.edge_width, generator=generator)
+        if not s.directed:
+            e = torch.triu(e.permute(0, 3, 1, 2), 1).permute(0, 2, 3, 1)
+            e = e + e.transpose(1, 2)
+        e = e * pm
+        state: dict[str, Any] = {"estimate": None}
+
+        def denoise(xs: list[Tensor], sigma: float) -> list[Tensor]:
+            dx, de = self.denoise(xs[0], xs[1], torch.full((b,), sigma), mask, state["estimate"])
+            if self.config.self_condition:
+                state["estimate"] = (dx, de)
+            if callback is not None:
+                callback({"kind": "evaluation", "num_graphs": b})
+            return [dx, de]
+
+        after_step = None
+        if partial is not None:
+            x_known, known_x, e_known, known_e = self._known(partial, b, n)
+
+            def after_step(xs: list[Tensor], sigma: float) -> list[Tensor]:
+                noisy_x = x_known + sigma * torch.randn(x_known.shape, generator=generator)
+                noisy_e = e_known + sigma * torch.randn(e_known.shape, generator=generator)
+                return [torch.where(known_x, noisy_x, xs[0]), torch.where(known_e[..., None], noisy_e, xs[1])]
+
+        xs = edm.sample_loop(denoise, [x, e], steps, self.config.edm, sampler=sampler, churn=churn,
+                             generator=generator, after_step=after_step)
+        dense = decode(s, xs[0], xs[1], mask)
+        if partial is not None:  # the fixed part, exactly as given (raw values, not decoded codes)
+            fixed = to_dense(s, [_fill_unknown(s, partial)], num_nodes=n)
+            for attr, sl in s.node_slices():
+                keep = known_x[..., sl] if attr.kind == "continuous" else known_x[..., sl.start]
+                dense.nodes[attr.name] = torch.where(keep, fixed.nodes[attr.name], dense.nodes[attr.name])
+            dense.edges = torch.where(known_e, fixed.edges, dense.edges)
+        return from_dense(s, dense)
+
+
+def _fill_unknown(schema: GraphSchema, partial: Data) -> Data:
+    """``partial`` with unknown values (-1 classes, NaN values) replaced by valid ones, for validation."""
+    g = partial.clone()
+    for attr in schema.nodes:
+        value = getattr(g, attr.name, None)
+        if value is None:
+            raise SampleOptionError(f"complete: the partial graph has no node attribute {attr.name!r}")
+        value = torch.as_tensor(value)
+        setattr(g, attr.name, value.clamp(min=0) if attr.kind == "categorical"
+                else torch.nan_to_num(value.float(), nan=attr.low))
+    return g
