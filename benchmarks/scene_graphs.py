@@ -34,8 +34,8 @@ from pathlib import Path
 # (see benchmarks/ops.py); the variable is read once, when torch loads, so it is set before the import
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from tables import cell, markdown_table  # noqa: E402  (the benchmarks' shared table printer)
 
 # (column title, metric key, format); a metric missing from a row prints "-"
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -53,27 +53,6 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("graphs/s", "graphs_per_second", ".2f"),
     ("NFE/graph", "nfe_per_graph", ".0f"),
 )
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub markdown table: header row, separator, one line per row."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def cell(values: Sequence[float], fmt: str) -> str:
-    """One value, or ``mean ± std`` over seeds; ``nan`` values are counted and shown, never averaged away."""
-    if not values:
-        return "-"
-    arr = np.asarray(values, dtype=float)
-    if len(arr) == 1:
-        return format(arr[0], fmt)
-    finite = arr[np.isfinite(arr)]
-    if len(finite) == 0:
-        return "nan"
-    text = f"{finite.mean():{fmt}} ± {finite.std():{fmt}}"
-    return text if len(finite) == len(arr) else f"{text} ({len(arr) - len(finite)} nan)"
 
 
 def table_row(name: str, runs: Sequence[dict[str, float]]) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 # command name -> (module holding ``add_arguments(parser)`` and ``run(args)``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("graphgen.data.commands", "list, inspect and prepare datasets"),
-    "evaluate": ("graphgen.evaluate.commands", "score generated molecules or graphs"),
+    "evaluate": ("graphgen.evaluate.commands", "score generated molecules, graphs, scene graphs or lane graphs"),
     "train": ("graphgen.train.commands", "train an encoder or a generator"),
     "sample": ("graphgen.generate.commands", "sample graphs from a trained or bundled model"),
     "bench": ("graphgen.train.bench", "run encoder benchmarks (ZINC-12k, ogbg-molhiv, ...)"),

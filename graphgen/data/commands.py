@@ -77,7 +77,8 @@ def _info(name: str, data_dir: str | None, max_skipped: int) -> int:
         print(f"split {split}: {m['num_graphs']} graphs (from {m['skipped']['total']} raw rows)  cache {cache}")
         n, e = m["nodes"], m["edges"]
         print(f"    nodes per graph min/mean/max {n['min']}/{n['mean']}/{n['max']}   "
-              f"edges per graph (undirected) min/mean/max {e['min']}/{e['mean']}/{e['max']}")
+              f"edges per graph ({'directed' if m.get('directed') else 'undirected'}) "
+              f"min/mean/max {e['min']}/{e['mean']}/{e['max']}")
         print("    arrays: " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["arrays"].items()))
         sk = m["skipped"]
         print(f"    skipped rows: {sk['count']}")

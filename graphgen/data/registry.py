@@ -13,6 +13,7 @@ import os
 
 from graphgen.data.datasets.base import DatasetSpec, GraphDataset
 from graphgen.data.datasets.generic import GDSSGraphSpec, StoredSplitGraphSpec
+from graphgen.data.datasets.lane_graphs import LaneGraphSpec
 from graphgen.data.datasets.molecules import (
     GDSSMoleculeSpec,
     MolHIVSpec,
@@ -248,6 +249,22 @@ DATASETS: dict[str, DatasetSpec] = {
         raw={"records": _COCO_SG},
         splits=("train", "val", "test"),
         sg2im_only=True,
+    ),
+    "lanes": LaneGraphSpec(
+        name="lanes",
+        description="Lane graphs: 64 m ego-centred crops of 145 real lane maps (CommonRoad, Argoverse 2, Lanelet2), "
+                    "<= 50 lanes x 20 points, successor edges; split by map (111 / 12 / 22 maps): 7,180 / 429 / 730 "
+                    "scenes",
+        card="datasets/lanes.md",
+        raw={"maps": RawFile(
+            "lane_graphs/maps.json.gz",
+            "a2a3611d83fba3c7143d61cd60a9a6ffded9dc454f56a93830380174344caf8c",
+            "https://github.com/CommonRoad/commonroad-scenario-designer/tree/e3baf5cbe9f761980e64c1c63529e5bf9f6219d5",
+            downloadable=False,
+            note="Assembled from public map repositories (CommonRoad scenario maps, Argoverse 2 test maps, the "
+                 "Lanelet2 example map; per-map repository, path and commit inside the file); it ships in the "
+                 "project's shared data folder, datasets/lanes.md says how it was made.")},
+        splits=("train", "val", "test"),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""``graphgen evaluate``: score generated molecules, graphs or scene graphs with the published protocols.
+"""``graphgen evaluate``: score generated molecules, graphs, scene graphs or lane graphs with the published protocols.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     graphgen evaluate graphs --dataset planar samples.json --json scores.json
     graphgen evaluate graphs --dataset enzymes samples.txt --protocol gdss
     graphgen evaluate scene-graphs --dataset coco_sg samples.json --json scores.json
+    graphgen evaluate lanes --dataset lanes samples.json --json scores.json
 
 Molecule files hold one SMILES per line (blank lines are skipped and counted; every other line is scored, so an
 unparsable SMILES counts as invalid). Graph files are JSON (``{"graphs": [{"num_nodes": n, "edges": [[u, v], ...]},
@@ -23,6 +24,10 @@ trainers' default). A small file has a small test split (10%), so its FCD / MMD 
 Scene-graph files are the JSON format of :mod:`graphgen.data.scene_graphs` (``read_scene_graphs``); they are scored
 with :func:`graphgen.evaluate.scene_graphs.evaluate_scene_graphs` against the dataset's ``--split`` (default test),
 with triplet novelty against its train split.
+
+Lane-graph files are the JSON format of :mod:`graphgen.data.lane_graphs` (``read_lane_graphs``); they are scored with
+:func:`graphgen.evaluate.lane_graphs.evaluate_lane_graphs` (SLEDGE's lane metrics and geometric plausibility) against
+the dataset's ``--split`` (default test).
 """
 from __future__ import annotations
 
@@ -44,6 +49,8 @@ GRAPH_DATASETS: dict[str, tuple[str, str | None]] = {
 }
 # registered scene-graph datasets (graphgen.data.registry); both share the COCO vocabulary
 SCENE_GRAPH_DATASETS: tuple[str, ...] = ("coco_sg", "coco_sg2im")
+# registered lane-graph datasets (graphgen.data.registry)
+LANE_GRAPH_DATASETS: tuple[str, ...] = ("lanes",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sg.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     sg.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
 
+    lg = sub.add_parser("lanes", help="score generated lane graphs (SLEDGE's lane metrics, geometric plausibility)")
+    lg.add_argument("file", type=Path, help="generated lane graphs: graphgen lane-graph JSON (.json / .json.gz)")
+    lg.add_argument("--dataset", required=True, choices=LANE_GRAPH_DATASETS, help="reference dataset")
+    lg.add_argument("--split", default="test", choices=["val", "test"], help="reference split (default test)")
+    lg.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
+    lg.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-file", type=Path, default=None,
@@ -113,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         scores = _run_molecules(args)
     elif args.kind == "scene-graphs":
         scores = _run_scene_graphs(args)
+    elif args.kind == "lanes":
+        scores = _run_lane_graphs(args)
     else:
         scores = _run_graphs(args)
     print(format_table(scores))
@@ -206,6 +222,21 @@ def _run_scene_graphs(args: argparse.Namespace) -> dict[str, float]:
     train = _load_split(args.dataset, "train", args.data_dir)
     print(f"{args.dataset}: {len(generated)} generated, {len(reference)} reference ({args.split}), {len(train)} train")
     return evaluate_scene_graphs(generated, reference, train)
+
+
+def _run_lane_graphs(args: argparse.Namespace) -> dict[str, float]:
+    from graphgen.data.lane_graphs import read_lane_graphs
+    from graphgen.evaluate.lane_graphs import evaluate_lane_graphs
+
+    try:
+        generated = read_lane_graphs(args.file)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(str(exc)) from None
+    if not generated:
+        raise SystemExit(f"{args.file}: no lane graphs found")
+    reference = _load_split(args.dataset, args.split, args.data_dir)
+    print(f"{args.dataset}: {len(generated)} generated, {len(reference)} reference ({args.split})")
+    return evaluate_lane_graphs(generated, reference)
 
 
 def format_table(scores: dict[str, float]) -> str:

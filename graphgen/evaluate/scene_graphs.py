@@ -402,11 +402,6 @@ def _fraction(num: int, den: int) -> float:
     return num / den if den else float("nan")
 
 
-def relation_consistency(graphs: Sequence[Data], num_classes: int = len(CATEGORIES)) -> float:
-    """The fraction of the relations of ``graphs`` that sg2im's rule gives back from their own boxes (``nan``
-    without relations); needs no reference set."""
-    return _fraction(*relation_consistency_counts(_as_arrays(graphs, "generated", num_classes)))
-
 
 # ---------------------------------------------------------------------------------------------------- evaluator
 

@@ -6,10 +6,12 @@ GDSS valency correction, uniqueness, network evaluations per graph and molecules
 NSPDK (``graphgen.evaluate.evaluate_molecules``, GDSS protocol) when the model's dataset is found (``GRAPHGEN_DATA``
 or ``--data-dir``). Written molecules are the GDSS-corrected largest fragments of the graphs that yield one.
 Plain-graph models write JSON edge lists (``graphgen.evaluate.graphs.write_graphs_json``). Scene-graph models
-(``coco-sg``) write the scene-graph JSON of :mod:`graphgen.data.scene_graphs` (classes, boxes, relation triplets),
-draw a grid of layouts with ``--draw FILE`` and print the relation-geometry consistency, plus the scene-graph
-metrics against the model's dataset (test split) when it is found; ``--complete partial.json`` fixes the objects
-and relations of a partial scene graph and generates the rest (:func:`read_partial_scene_graph`).
+(``coco-sg``) write the scene-graph JSON of :mod:`graphgen.data.scene_graphs` (classes, boxes, relation triplets)
+and draw a grid of layouts with ``--draw FILE``; lane-graph models write the lane-graph JSON of
+:mod:`graphgen.data.lane_graphs` and draw the scenes. Both print their family's metrics against the model's dataset
+(test split) when it is found, else the one metric that needs no reference (relation-geometry consistency,
+successor-rule agreement). ``--complete partial.json`` fixes the objects and relations of a partial scene graph
+and generates the rest (:func:`graphgen.data.scene_graphs.read_partial_scene_graph`).
 
 Sampler settings reach ``Generator.sample`` as options: ``--steps`` (``steps``), ``--sampler`` (``sampler``) and
 ``--set key=value`` (any other option of the model, e.g. ``--set snr=0.1 --set corrector=none`` for GDSS; values are
@@ -85,13 +87,13 @@ def sample_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _output_format(args: argparse.Namespace, molecules: bool, scene_graphs: bool = False) -> tuple[str, Path]:
+def _output_format(args: argparse.Namespace, molecules: bool, structured: bool = False) -> tuple[str, Path]:
     fmt = args.format
     if fmt is None and args.output:
         suffix = Path(args.output).suffix.lower().lstrip(".")
         fmt = suffix if suffix in ("smi", "sdf", "json") else None
-    if scene_graphs and fmt not in (None, "json"):
-        raise SystemExit("graphgen sample: scene-graph models write --format json")
+    if structured and fmt not in (None, "json"):
+        raise SystemExit("graphgen sample: scene-graph and lane-graph models write --format json")
     fmt = fmt or ("smi" if molecules else "json")
     if molecules and fmt == "json":
         raise SystemExit("graphgen sample: molecule models write --format smi or sdf")
@@ -165,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:  # not a folder, not a bundled name, or a folder without the saved files
         raise SystemExit(f"graphgen sample: {err}") from None
     vocab_name = getattr(model.config, "vocab", None)
-    scene_graphs = getattr(model.config, "kind", None) == "scene_graph"
-    fmt, out_path = _output_format(args, molecules=vocab_name is not None, scene_graphs=scene_graphs)
+    kind = getattr(model.config, "kind", None)
+    scene_graphs = kind == "scene_graph"
+    fmt, out_path = _output_format(args, molecules=vocab_name is not None, structured=kind in STRUCTURED)
     if args.complete and not scene_graphs:
         raise SystemExit("graphgen sample: --complete is for scene-graph models (e.g. coco-sg)")
     if args.complete:
@@ -190,8 +193,8 @@ def run(args: argparse.Namespace) -> int:
                                    ("graphs / second", f"{n / seconds:.3g}"),
                                    ("network evaluations / graph", f"{stats.evaluations_per_graph:.1f}")]
 
-    if scene_graphs:
-        rows += _scene_graph_outputs(graphs, model, args, out_path)
+    if kind in STRUCTURED:
+        rows += _structured_outputs(kind, graphs, model, args, out_path)
         _print_summary(rows, out_path)
         return 0
     if vocab_name is None:
@@ -242,17 +245,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scene_graph_outputs(graphs: list, model, args: argparse.Namespace, out_path: Path) -> list[tuple[str, str]]:
-    """Write scene graphs (and their layouts); summary rows, with the scene-graph metrics when the data is found."""
-    from graphgen.data.scene_graphs import draw_layouts, write_scene_graphs
-    from graphgen.evaluate.scene_graphs import evaluate_scene_graphs, relation_consistency
+# model kind -> (writer, drawer, evaluator, metrics printed, metric that needs no reference) of its graphs
+STRUCTURED: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
+    "scene_graph": ("graphgen.data.scene_graphs:write_scene_graphs", "graphgen.data.scene_graphs:draw_layouts",
+                    "graphgen.evaluate.scene_graphs:evaluate_scene_graphs",
+                    ("relation_consistency", "degree_mmd", "node_type_mmd", "edge_type_mmd", "triplet_tv",
+                     "triplet_novelty", "box_f1", "overlap", "alignment"), "relation_consistency"),
+    "lane_graph": ("graphgen.data.lane_graphs:write_lane_graphs", "graphgen.data.lane_graphs:draw_lane_graphs",
+                   "graphgen.evaluate.lane_graphs:evaluate_lane_graphs",
+                   ("successor_agreement", "route_length", "endpoint_gap", "connectivity_fd", "density_fd",
+                    "reach_fd", "convenience_fd", "curvature_mmd", "segment_length_mmd", "overlap_rate"),
+                   "successor_agreement"),
+}
 
-    write_scene_graphs(graphs, out_path)
-    rows = [("mean objects", f"{sum(g.num_nodes for g in graphs) / len(graphs):.1f}"),
-            ("mean relations", f"{sum(g.edge_index.shape[1] for g in graphs) / len(graphs):.1f}")]
+
+def _function(ref: str):
+    import importlib
+
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _structured_outputs(kind: str, graphs: list, model, args: argparse.Namespace,
+                        out_path: Path) -> list[tuple[str, str]]:
+    """Write scene or lane graphs (and their drawing); summary rows, with the family's metrics against the model's
+    dataset (test split) when it is found, else the one metric that needs no reference."""
+    writer, drawer, evaluator, keys, own_metric = STRUCTURED[kind]
+    _function(writer)(graphs, out_path)
+    rows = [("mean nodes", f"{sum(g.num_nodes for g in graphs) / len(graphs):.1f}"),
+            ("mean edges", f"{sum(g.edge_index.shape[1] for g in graphs) / len(graphs):.1f}")]
     if args.draw:
-        drawn = draw_layouts(graphs, args.draw, count=args.draw_count or 16)
+        drawn = _function(drawer)(graphs, args.draw, count=args.draw_count or 16)
         rows.append(("drawn", f"{drawn} -> {args.draw}"))
+    evaluate = _function(evaluator)
     dataset = model.config.dataset
     scores = None
     if not args.no_metrics and dataset:
@@ -261,17 +286,19 @@ def _scene_graph_outputs(graphs: list, model, args: argparse.Namespace, out_path
         try:
             if dataset in DATASETS:
                 test = list(load_dataset(dataset, "test", data_dir=args.data_dir))
-                train = list(load_dataset(dataset, "train", data_dir=args.data_dir))
-                scores = evaluate_scene_graphs(graphs, test, train)
+                if kind == "scene_graph":  # triplet novelty needs the training graphs
+                    train = list(load_dataset(dataset, "train", data_dir=args.data_dir))
+                    scores = evaluate(graphs, test, train)
+                else:
+                    scores = evaluate(graphs, test)
         except FileNotFoundError as err:
-            rows.append(("scene-graph metrics", f"skipped: {dataset} data not found ({type(err).__name__}); "
-                                                "set GRAPHGEN_DATA or --data-dir"))
-    if scores is None:  # the one metric that needs no reference
-        scores = {"relation_consistency": relation_consistency(graphs)}
+            rows.append(("metrics", f"skipped: {dataset} data not found ({type(err).__name__}); "
+                                    "set GRAPHGEN_DATA or --data-dir"))
+    if scores is None:  # evaluating the samples against themselves gives the reference-free metric
+        scores = {own_metric: evaluate(graphs, graphs)[own_metric]}
     else:
-        rows.append(("reference", f"{dataset} test split ({int(scores['num_reference'])} graphs)"))
-    for key in ("relation_consistency", "degree_mmd", "node_type_mmd", "edge_type_mmd", "triplet_tv",
-                "triplet_novelty", "box_f1", "overlap", "alignment"):
+        rows.append(("reference", f"{dataset} test split ({len(test)} graphs)"))
+    for key in keys:
         if key in scores:
             rows.append((key.replace("_", " "), f"{scores[key]:.4g}"))
     return rows

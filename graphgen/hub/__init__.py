@@ -36,6 +36,9 @@ MODELS: dict[str, BundledModel] = {
                                          "GDSS score-SDE generator trained on community_small; see its model card"),
     "ego_small-gdss": BundledModel("ego_small_gdss", "ego_small",
                                    "GDSS score-SDE generator trained on ego_small; see its model card"),
+    "coco-sg": BundledModel("coco_sg", "coco_sg",
+                            "heterogeneous EDM diffusion of COCO scene graphs (classes, boxes, relations); "
+                            "see its model card"),
 }
 
 

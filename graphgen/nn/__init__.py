@@ -18,7 +18,8 @@ from .pe import LapPENodeEncoder, NoPE, RRWPNodeEncoder, RRWPPairEncoder, RWSENo
 from .utils import graph_to_nodes, nodes_to_graph
 from .vn import VirtualNodeLayer
 
-__all__ = ["AdaptiveLayerNorm", "DenseGraphTransformer", "DenseGraphTransformerLayer", "EncoderConfig", "GINEConv", "GPSLayer", "GRITLayer", "GatedGCNConv", "GraphEncoder",
-           "GraphTransformerLayer", "LapPENodeEncoder", "LinearSelfAttention", "MultiheadSelfAttention", "NoPE",
-           "RRWPNodeEncoder", "RRWPPairEncoder", "RWSENodeEncoder", "VirtualNodeLayer", "build_encoder",
-           "graph_to_nodes", "log_degree", "nodes_to_graph", "signed_sqrt"]
+__all__ = ["AdaptiveLayerNorm", "DenseGraphTransformer", "DenseGraphTransformerLayer", "EncoderConfig", "GINEConv",
+           "GPSLayer", "GRITLayer", "GatedGCNConv", "GraphEncoder", "GraphTransformerLayer", "LapPENodeEncoder",
+           "LinearSelfAttention", "MultiheadSelfAttention", "NoPE", "RRWPNodeEncoder", "RRWPPairEncoder",
+           "RWSENodeEncoder", "VirtualNodeLayer", "build_encoder", "graph_to_nodes", "log_degree", "nodes_to_graph",
+           "signed_sqrt"]

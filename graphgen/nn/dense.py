@@ -108,6 +108,8 @@ class AdaptiveLayerNorm(nn.Module):
 
     def forward(self, z: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         if self.modulation is None:
+            if cond is not None:
+                raise ValueError("AdaptiveLayerNorm: got cond but built with cond_dim=None; set cond_dim to use it")
             return self.norm(z), None
         if cond is None:
             raise ValueError(f"AdaptiveLayerNorm: built with cond_dim={self.cond_dim}, so cond [B, cond_dim] is needed")
@@ -129,14 +131,14 @@ class DenseGraphTransformerLayer(nn.Module):
     r"""Pre-norm graph transformer block on dense padded graphs, with node and (directed) edge channels.
 
     With ``h = adaLN_1^x(x; c)``, ``f = adaLN_1^e(e; c)`` (see :class:`AdaptiveLayerNorm`; plain LayerNorm and no
-    gates when ``cond_dim`` is ``None``), heads ``h = 1..H`` of width ``D = d / H`` and real nodes ``j``:
+    gates when ``cond_dim`` is ``None``), heads ``k = 1..H`` of width ``D = d / H`` and real nodes ``j``:
 
     .. math::
-        s_{ij}^h &= \frac{\langle W_Q^h h_i, W_K^h h_j\rangle}{\sqrt D}\,\big(1 + W_M^h f_{ij}\big) + W_A^h f_{ij}
+        s_{ij}^k &= \frac{\langle W_Q^k h_i, W_K^k h_j\rangle}{\sqrt D}\,\big(1 + W_M^k f_{ij}\big) + W_A^k f_{ij}
             \qquad \text{(FiLM of the score by the edge)} \\
-        \alpha_{ij}^h &= \mathrm{softmax}_{j \text{ real}}\big(s_{ij}^h\big) \\
-        \hat x_i &= W_O \big\Vert_h \Big(\textstyle\sum_j \alpha_{ij}^h W_V^h h_j
-            + W_{EV}^h \sum_j \alpha_{ij}^h f_{ij}\Big) \\
+        \alpha_{ij}^k &= \mathrm{softmax}_{j \text{ real}}\big(s_{ij}^k\big) \\
+        \hat x_i &= W_O \big\Vert_k \Big(\textstyle\sum_j \alpha_{ij}^k W_V^k h_j
+            + W_{EV}^k \sum_j \alpha_{ij}^k f_{ij}\Big) \\
         \hat e_{ij} &= W_2\,\mathrm{GELU}\big(W_F f_{ij} + W_S s_{ij} + U h_i + V h_j + b\big)
             \qquad (s_{ij} = [s_{ij}^1, \dots, s_{ij}^H]) \\
         x &\leftarrow x + g_1^x \odot \hat x, \qquad e \leftarrow e + g_1^e \odot \hat e \\

@@ -28,6 +28,7 @@ SPLIT_SIZES = {
     "tree": {"train": 128, "val": 32, "test": 40},
     "coco_sg": {"train": 295, "val": 92, "test": 96},
     "coco_sg2im": {"train": 137, "val": 42, "test": 41},
+    "lanes": {"train": 7_180, "val": 429, "test": 730},
 }
 
 

@@ -64,8 +64,27 @@ def test_sample_completes_a_partial_scene_graph(scene_graph_model, tmp_path, cap
 
 
 def test_sample_refuses_other_formats(scene_graph_model, tmp_path, no_data):
-    with pytest.raises(SystemExit, match="scene-graph models write --format json"):
+    with pytest.raises(SystemExit, match="scene-graph and lane-graph models write --format json"):
         main(["sample", str(scene_graph_model), "-n", "1", "-o", str(tmp_path / "s.smi")])
+
+
+def test_sample_writes_lane_graphs_and_drawings(tmp_path, capsys, no_data):
+    from graphgen.data.lane_graphs import read_lane_graphs
+    from graphgen.generate.hetero.schema import lane_graph_schema
+
+    torch.manual_seed(0)  # test-only: fixes the initial weights
+    model = HeteroDiffusionGenerator(HeteroDiffusionConfig(
+        dataset="lanes", kind="lane_graph", schema=lane_graph_schema(max_nodes=4),
+        denoiser=DenoiserConfig(hidden=16, edge_hidden=8, layers=1, heads=2, cond_dim=16)))
+    model.set_node_distribution(torch.tensor([1, 4]))
+    path = model.save_pretrained(tmp_path / "lanes")
+    out, png = tmp_path / "lanes.json", tmp_path / "lanes.png"
+    assert main(["sample", str(path), "-n", "3", "--steps", "2", "-o", str(out), "--draw", str(png),
+                 "--no-progress"]) == 0
+    graphs = read_lane_graphs(out)
+    assert len(graphs) == 3 and all(g.pos.shape[1:] == (20, 2) for g in graphs)
+    assert png.stat().st_size > 1000
+    assert "successor agreement" in capsys.readouterr().out
 
 
 def test_train_hetero_on_coco_sg_and_resume(shared_data, tmp_path, capsys):

@@ -266,6 +266,10 @@ def test_errors_name_the_fix():
         layer(x, e, mask, torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"cond must be \[B, cond_dim\] = \[2, 4\]"):
         DenseGraphTransformer(D, C, 1, 1, hidden=D, edge_hidden=C, heads=H, cond_dim=4)(x, e, mask)
+    with pytest.raises(ValueError, match="set cond_dim"):
+        AdaptiveLayerNorm(D)(x, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="cond_dim=4"):
+        AdaptiveLayerNorm(D, 4)(x)
 
 
 # ------------------------------------------------------------------------------------------------------- learning

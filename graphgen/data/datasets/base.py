@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -163,6 +163,10 @@ class DatasetSpec:
         description: one line for ``graphgen data list``.
         card: dataset card, relative to the repository root (``datasets/<name>.md``).
     """
+
+    # edge_index lists directed edges (scene-graph relations, lane successors) rather than both directions of
+    # undirected ones; only the edge statistics of meta.json read it
+    directed_edges: ClassVar[bool] = False
 
     name: str
     raw: dict[str, RawFile]
@@ -355,8 +359,9 @@ def build_cache(spec: DatasetSpec, split: str, paths: dict[str, Path], final: Pa
             "num_nodes": int(arrays.num_nodes.sum()),
             "num_edges": int(arrays.num_edges.sum()),
             "nodes": _stats(arrays.num_nodes),
-            # undirected edges: every edge is stored in both directions
-            "edges": _stats(arrays.num_edges // 2),
+            # undirected datasets store every edge in both directions: count it once
+            "edges": _stats(arrays.num_edges if spec.directed_edges else arrays.num_edges // 2),
+            "directed": spec.directed_edges,
             "arrays": {f"{kind}.{k}": {"dtype": str(v.dtype), "shape": list(v.shape)}
                        for kind in ("node", "edge", "graph") for k, v in getattr(arrays, kind).items()},
             "has_smiles": source.smiles is not None,

@@ -200,6 +200,8 @@ class CocoSceneGraphSpec(DatasetSpec):
         max_objects: keep at most this many objects per image, the largest boxes first.
     """
 
+    directed_edges = True
+
     sg2im_only: bool = False
     max_objects: int = 32
 

@@ -324,18 +324,23 @@ class HeteroDiffusionGenerator(Generator):
         if partial is not None:  # a bad partial graph fails here, before any sampling
             to_dense(self.schema, [_fill_unknown(self.schema, partial)])
         batch_size = batch_size or self.config.sample_batch_size
-        out: list[Data] = []
         from tqdm.auto import tqdm
 
+        counts = (torch.full((num_graphs,), int(fixed_n), dtype=torch.long) if fixed_n is not None
+                  else self._draw_counts(num_graphs, minimum, generator))
+        # graphs of similar size share a batch (a batch is padded to its largest graph); the output keeps the
+        # order of the draws
+        order = torch.argsort(counts, stable=True)
+        out: list[Data | None] = [None] * num_graphs
         bar = tqdm(total=num_graphs, desc="sampling", unit="graph", disable=not progress)
-        while len(out) < num_graphs:
-            b = min(batch_size, num_graphs - len(out))
-            counts = (torch.full((b,), int(fixed_n), dtype=torch.long) if fixed_n is not None
-                      else self._draw_counts(b, minimum, generator))
-            out.extend(self._sample_batch(counts, steps, sampler, churn, partial, generator, callback))
-            bar.update(b)
+        for lo in range(0, num_graphs, batch_size):
+            idx = order[lo:lo + batch_size]
+            for i, g in zip(idx.tolist(), self._sample_batch(counts[idx], steps, sampler, churn, partial, generator,
+                                                            callback)):
+                out[i] = g
+            bar.update(len(idx))
             if callback is not None:
-                callback({"kind": "sampled", "num_graphs": b})
+                callback({"kind": "sampled", "num_graphs": len(idx)})
         bar.close()
         return out
 
@@ -361,17 +366,16 @@ class HeteroDiffusionGenerator(Generator):
                 callback({"kind": "evaluation", "num_graphs": b})
             return [dx, de]
 
-        after_step = None
         if partial is not None:
             x_known, known_x, e_known, known_e = self._known(partial, b, n)
 
-            def after_step(xs: list[Tensor], sigma: float) -> list[Tensor]:
-                noisy_x = x_known + sigma * torch.randn(x_known.shape, generator=generator)
-                noisy_e = e_known + sigma * torch.randn(e_known.shape, generator=generator)
-                return [torch.where(known_x, noisy_x, xs[0]), torch.where(known_e[..., None], noisy_e, xs[1])]
+        def replace_known(xs: list[Tensor], sigma: float) -> list[Tensor]:
+            noisy_x = x_known + sigma * torch.randn(x_known.shape, generator=generator)
+            noisy_e = e_known + sigma * torch.randn(e_known.shape, generator=generator)
+            return [torch.where(known_x, noisy_x, xs[0]), torch.where(known_e[..., None], noisy_e, xs[1])]
 
         xs = edm.sample_loop(denoise, [x, e], steps, self.config.edm, sampler=sampler, churn=churn,
-                             generator=generator, after_step=after_step)
+                             generator=generator, after_step=replace_known if partial is not None else None)
         dense = decode(s, xs[0], xs[1], mask)
         if partial is not None:  # the fixed part, exactly as given (raw values, not decoded codes)
             fixed = to_dense(s, [_fill_unknown(s, partial)], num_nodes=n)

@@ -40,7 +40,9 @@ class Attribute:
     """One attribute of the nodes (or the edge attribute) of a schema.
 
     ``name`` is the ``Data`` field; ``labels`` optionally names the classes (written into saved configs so that a
-    model can describe its output); ``box`` marks a continuous ``(x_c, y_c, w, h)`` box (enables the GIoU loss).
+    model can describe its output); ``box`` marks a continuous ``(x_c, y_c, w, h)`` box (enables the GIoU loss);
+    ``shape`` is the per-node shape of a continuous field when it is not ``[dim]`` (lane polylines: ``[20, 2]``
+    with ``dim = 40``).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Attribute:
     encoding: str = "onehot"
     box: bool = False
     labels: list[str] = field(default_factory=list)
+    shape: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,6 +73,15 @@ class Attribute:
                 raise ValueError(f"attribute {self.name!r}: high ({self.high}) must exceed low ({self.low})")
             if self.box and self.dim != 4:
                 raise ValueError(f"attribute {self.name!r}: a box has dim 4 (x_c, y_c, w, h), got {self.dim}")
+            if self.shape and math.prod(self.shape) != self.dim:
+                raise ValueError(f"attribute {self.name!r}: shape {self.shape} does not hold dim={self.dim} values")
+
+    @property
+    def node_shape(self) -> tuple[int, ...]:
+        """Per-node shape of the ``Data`` field (categorical: scalar)."""
+        if self.kind == "categorical":
+            return ()
+        return tuple(self.shape) if self.shape else (self.dim,)
 
     @property
     def width(self) -> int:
@@ -209,9 +221,12 @@ def to_dense(schema: GraphSchema, graphs: list[Data], num_nodes: int | None = No
                     raise ValueError(f"graph {i}: {a.name} must be {n} classes in 0..{a.classes - 1}")
                 nodes[a.name][i, :n] = value.long()
             else:
-                if tuple(value.shape) != (n, a.dim):
-                    raise ValueError(f"graph {i}: {a.name} has shape {tuple(value.shape)}, expected ({n}, {a.dim})")
-                nodes[a.name][i, :n] = value.float()
+                if tuple(value.shape) != (n, *a.node_shape):
+                    raise ValueError(f"graph {i}: {a.name} has shape {tuple(value.shape)}, expected "
+                                     f"{(n, *a.node_shape)}")
+                if not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"graph {i}: {a.name} holds a non-finite value")
+                nodes[a.name][i, :n] = value.float().reshape(n, a.dim)
         ei = g.edge_index
         if ei is not None and ei.numel():
             if schema.edge.name:
@@ -236,7 +251,7 @@ def from_dense(schema: GraphSchema, dense: DenseGraphs) -> list[Data]:
     out = []
     for i in range(len(dense)):
         n = int(dense.mask[i].sum())
-        fields = {a.name: dense.nodes[a.name][i, :n].clone() for a in schema.nodes}
+        fields = {a.name: dense.nodes[a.name][i, :n].reshape(n, *a.node_shape).clone() for a in schema.nodes}
         rel = dense.edges[i, :n, :n].clone()
         rel.fill_diagonal_(0)
         if not schema.directed:
@@ -281,6 +296,17 @@ def scene_graph_schema(max_nodes: int = 32, encoding: str = "onehot") -> GraphSc
         edge=Attribute("edge_attr", "categorical", classes=len(PREDICATES) + 1, encoding=encoding,
                        labels=["none", *PREDICATES]),
         directed=True, max_nodes=max_nodes)
+
+
+def lane_graph_schema(max_nodes: int = 50) -> GraphSchema:
+    """Lane graphs of :mod:`graphgen.data.lane_graphs`: a polyline per lane (metres in the ego frame, mapped from the
+    crop ``[-CROP_HALF, CROP_HALF]`` to [-1, 1]) and directed successor edges."""
+    from graphgen.data.lane_graphs import CROP_HALF, POINTS_PER_LANE
+
+    return GraphSchema(
+        nodes=[Attribute("pos", "continuous", dim=2 * POINTS_PER_LANE, shape=[POINTS_PER_LANE, 2], low=-CROP_HALF,
+                         high=CROP_HALF)],
+        edge=Attribute("", "categorical", classes=2, labels=["none", "successor"]), directed=True, max_nodes=max_nodes)
 
 
 def replace_encoding(schema: GraphSchema, encoding: str) -> GraphSchema:

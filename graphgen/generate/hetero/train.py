@@ -19,7 +19,14 @@ from typing import Any, Callable
 import torch
 
 from graphgen.generate.hetero.model import HeteroDiffusionConfig, HeteroDiffusionGenerator
-from graphgen.generate.hetero.schema import DenseGraphs, GraphSchema, replace_encoding, scene_graph_schema, to_dense
+from graphgen.generate.hetero.schema import (
+    DenseGraphs,
+    GraphSchema,
+    lane_graph_schema,
+    replace_encoding,
+    scene_graph_schema,
+    to_dense,
+)
 from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TrainerConfig
 
@@ -27,6 +34,7 @@ from graphgen.train.trainer import TrainerConfig
 DATASET_SCHEMAS: dict[str, tuple[str, Callable[[int], GraphSchema]]] = {
     "coco_sg": ("scene_graph", scene_graph_schema),
     "coco_sg2im": ("scene_graph", scene_graph_schema),
+    "lanes": ("lane_graph", lane_graph_schema),
 }
 
 
