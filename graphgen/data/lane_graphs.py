@@ -35,13 +35,12 @@ Below the rule, this module holds:
   one graph through :func:`lane_graph_to_dict` / :func:`lane_graph_from_dict`. One graph per line; coordinates are
   written with the shortest decimal that reads back to the same float32, so a round trip is exact; successors sorted
   by ``(i, j)``. ``.gz`` paths are gzipped. The reader checks every field and names file, graph, lane or successor
-  and the bad value.
-- :func:`draw_lane_graphs`: a grid of scenes with matplotlib.
+  and the bad value. The file steps shared with the scene-graph format are in :mod:`graphgen.data.graph_json`.
+- :func:`draw_lane_graphs`: a grid of scenes with matplotlib (figure set-up from
+  :func:`graphgen.data.graph_json.panel_grid`).
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -52,6 +51,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch_geometric.data import Data
+
+from graphgen.data.graph_json import (
+    check_pairs,
+    is_int,
+    is_number,
+    panel_grid,
+    read_graph_file,
+    require,
+    save_figure,
+    short_float,
+    write_graph_file,
+)
 
 POINTS_PER_LANE = 20
 CROP_HALF = 32.0           # metres: a 64 m x 64 m crop centred on the ego
@@ -381,39 +392,10 @@ FILE_VERSION = 1
 UNITS = "metres; ego at (0, 0) facing +x"
 
 
-def _short_float(v: float) -> float:
-    """The shortest decimal that reads back to the same float32 (``str(np.float32)`` is round-trip exact)."""
-    return float(str(np.float32(v)))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _require(obj: Any, keys: Sequence[str], where: str) -> None:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    for key in keys:
-        if key not in obj:
-            raise ValueError(f"{where}: missing key '{key}'")
-
-
 def _check_edges(n: int, pairs: Sequence[tuple[int, int]], where: str) -> None:
     """Lane indices in range, no self edge, no repeated edge (``where`` prefixes the message)."""
-    seen: set[tuple[int, int]] = set()
-    for r, (i, j) in enumerate(pairs):
-        at = f"{where}successor {r} ({i}, {j})"
-        if not (0 <= i < n and 0 <= j < n):
-            raise ValueError(f"{at}: lane index out of range 0..{n - 1}")
-        if i == j:
-            raise ValueError(f"{at}: self edge (a lane cannot continue itself)")
-        if (i, j) in seen:
-            raise ValueError(f"{at}: duplicate edge (each ordered pair is listed at most once)")
-        seen.add((i, j))
+    check_pairs(n, pairs, where, item="successor", index="lane", self_pair="self edge (a lane cannot continue itself)",
+                duplicate="duplicate edge (each ordered pair is listed at most once)")
 
 
 def lane_graph_to_dict(data: Data) -> dict[str, Any]:
@@ -439,7 +421,7 @@ def lane_graph_to_dict(data: Data) -> dict[str, Any]:
                          f"{tuple(getattr(edge_index, 'shape', ()))}")
     pairs = sorted(zip(edge_index[0].tolist(), edge_index[1].tolist()))
     _check_edges(len(pos), pairs, "")
-    return {"lanes": [[[_short_float(x), _short_float(y)] for x, y in lane] for lane in pos.tolist()],
+    return {"lanes": [[[short_float(x), short_float(y)] for x, y in lane] for lane in pos.tolist()],
             "successors": [[i, j] for i, j in pairs]}
 
 
@@ -455,7 +437,7 @@ def lane_graph_from_dict(obj: dict[str, Any], where: str, points_per_lane: int =
             out of range, a self edge or a repeated edge; the message names ``where``, the lane or successor index
             and the bad value.
     """
-    _require(obj, ("lanes", "successors"), where)
+    require(obj, ("lanes", "successors"), where)
     lanes, successors = obj["lanes"], obj["successors"]
     for key, value in (("lanes", lanes), ("successors", successors)):
         if not isinstance(value, list):
@@ -466,13 +448,13 @@ def lane_graph_from_dict(obj: dict[str, Any], where: str, points_per_lane: int =
             got = f"{len(lane)} entries" if isinstance(lane, list) else repr(lane)
             raise ValueError(f"{at}: expected a list of {points_per_lane} [x, y] points; got {got}")
         for p, point in enumerate(lane):
-            if not isinstance(point, list) or len(point) != 2 or not all(_is_number(v) for v in point):
+            if not isinstance(point, list) or len(point) != 2 or not all(is_number(v) for v in point):
                 raise ValueError(f"{at}, point {p}: expected [x, y] (2 numbers, metres); got {point!r}")
             if not all(math.isfinite(v) for v in point):
                 raise ValueError(f"{at}, point {p}: non-finite coordinate {point!r}")
     pairs = []
     for r, edge in enumerate(successors):
-        if not isinstance(edge, list) or len(edge) != 2 or not all(_is_int(v) for v in edge):
+        if not isinstance(edge, list) or len(edge) != 2 or not all(is_int(v) for v in edge):
             raise ValueError(f"{where}, successor {r}: expected [i, j] (two integer lane indices); got {edge!r}")
         pairs.append((edge[0], edge[1]))
     _check_edges(len(lanes), pairs, f"{where}, ")
@@ -488,23 +470,9 @@ def write_lane_graphs(graphs: Sequence[Data], path: str | os.PathLike) -> Path:
     One graph per line, so the file reads and diffs well. Raises ``ValueError`` naming the graph index for a graph
     that breaks the conventions (nothing is written then).
     """
-    path = Path(path)
-    lines = []
-    for i, g in enumerate(graphs):
-        try:
-            lines.append(json.dumps(lane_graph_to_dict(g), separators=(",", ":")))
-        except ValueError as exc:
-            raise ValueError(f"cannot write {path}: graph {i}: {exc}") from None
     head = {"format": FILE_FORMAT, "version": FILE_VERSION, "units": UNITS, "points_per_lane": POINTS_PER_LANE}
-    body = ",\n".join(lines)
-    text = json.dumps(head)[:-1] + ',\n"graphs": [' + ("\n" + body + "\n" if lines else "") + "]}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        with gzip.GzipFile(path, "wb", mtime=0) as f:  # mtime=0: the same graphs give the same bytes
-            f.write(text.encode())
-    else:
-        path.write_text(text)
-    return path
+    # compact separators: one line holds up to 50 lanes x 20 points x 2 coordinates
+    return write_graph_file(Path(path), head, graphs, lane_graph_to_dict, separators=(",", ":"))
 
 
 def read_lane_graphs(path: str | os.PathLike) -> list[Data]:
@@ -517,31 +485,13 @@ def read_lane_graphs(path: str | os.PathLike) -> list[Data]:
     generator produced; evaluators judge it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no lane-graph file at {path}")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt") as f:
-                doc = json.load(f)
-        else:
-            with open(path) as f:
-                doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON{' (gzip)' if path.suffix == '.gz' else ''} file: {exc}") \
-            from None
-    _require(doc, ("format", "version", "points_per_lane", "graphs"), str(path))
-    if doc["format"] != FILE_FORMAT:
-        raise ValueError(f"{path}: format is {doc['format']!r}, expected {FILE_FORMAT!r}")
-    if doc["version"] != FILE_VERSION:
-        raise ValueError(f"{path}: version {doc['version']!r} is not supported (this reader knows {FILE_VERSION})")
-    if not _is_int(doc["points_per_lane"]) or doc["points_per_lane"] != POINTS_PER_LANE:
+    doc = read_graph_file(path, "lane-graph", FILE_FORMAT, FILE_VERSION, header_keys=("points_per_lane",))
+    if not is_int(doc["points_per_lane"]) or doc["points_per_lane"] != POINTS_PER_LANE:
         raise ValueError(f"{path}: points_per_lane is {doc['points_per_lane']!r}; this reader knows only "
                          f"{POINTS_PER_LANE}-point lanes (graphgen.data.lane_graphs.POINTS_PER_LANE; resample with "
                          f"resample_polyline)")
     if "units" in doc and doc["units"] != UNITS:
         raise ValueError(f"{path}: units are {doc['units']!r}, expected {UNITS!r}")
-    if not isinstance(doc["graphs"], list):
-        raise ValueError(f"{path}: 'graphs' must be a list, got {type(doc['graphs']).__name__}")
     return [lane_graph_from_dict(g, f"{path}: graph {i}") for i, g in enumerate(doc["graphs"])]
 
 
@@ -561,30 +511,12 @@ def draw_lane_graphs(graphs: Sequence[Data], path: str | os.PathLike, *, count: 
     Returns:
         the number of graphs drawn (``min(count, len(graphs))``).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Polygon, Rectangle
+    from matplotlib.patches import Polygon
 
-    if count < 0 or columns < 1:
-        raise ValueError(f"draw_lane_graphs needs count >= 0 and columns >= 1; got count={count}, columns={columns}")
-    shown = list(graphs[:count])
-    cols = max(1, min(columns, len(shown)))
-    rows = max(1, -(-len(shown) // cols))
-    panel = 2.8  # inches per panel; the figure grows with the number of rows
-    # a bare Figure on the Agg canvas: no pyplot, so the caller's backend and open figures are left alone
-    fig = Figure(figsize=(panel * cols, panel * rows + (0.4 if title else 0.0)))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    margin = 2.0
-    for ax in axes.flat:
-        ax.set_xlim(-CROP_HALF - margin, CROP_HALF + margin)
-        ax.set_ylim(-CROP_HALF - margin, CROP_HALF + margin)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.add_patch(Rectangle((-CROP_HALF, -CROP_HALF), 2 * CROP_HALF, 2 * CROP_HALF, fill=False, edgecolor="0.75",
-                               linewidth=0.8, linestyle="--"))
+    fig, axes, shown = panel_grid(graphs, count=count, columns=columns, panel=2.8, title=title,
+                                  caller="draw_lane_graphs", square=(-CROP_HALF, CROP_HALF), margin=2.0, y_down=False,
+                                  empty_text="no lane graphs")
     for i, (ax, g) in enumerate(zip(axes.flat, shown)):
         pos = g.pos.detach().cpu().double().numpy().reshape(-1, POINTS_PER_LANE, 2)
         edge_index = getattr(g, "edge_index", None)
@@ -605,15 +537,6 @@ def draw_lane_graphs(graphs: Sequence[Data], path: str | os.PathLike, *, count: 
         ax.add_patch(Polygon([[2.5, 0.0], [-2.0, 1.25], [-2.0, -1.25]], closed=True, color="black", zorder=6))
         ax.set_title(f"#{i}: {len(pos)} lane{'s' * (len(pos) != 1)}, {len(edges)} successor{'s' * (len(edges) != 1)}",
                      fontsize=7)
-    for ax in axes.flat[len(shown):]:
-        ax.set_axis_off()
-    if not shown:
-        axes.flat[0].text(0.0, 0.0, "no lane graphs", ha="center", va="center")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return len(shown)
 

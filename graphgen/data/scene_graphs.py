@@ -26,12 +26,13 @@ Below the rule, this module holds:
   Objects and relations are written by name (category, predicate), relations sorted by ``(subject, object)``; boxes
   are written with the shortest decimal that reads back to the same float32, so a round trip is exact. ``.gz``
   paths are gzipped. The reader checks every field and names file, graph, object or relation and the bad value.
-- :func:`draw_layouts`: a grid of layouts (labelled boxes in the unit square, y down) with matplotlib.
+  The file steps shared with the lane-graph format (reading, header checks, writing) are in
+  :mod:`graphgen.data.graph_json`.
+- :func:`draw_layouts`: a grid of layouts (labelled boxes in the unit square, y down) with matplotlib (figure set-up
+  shared with the lane-graph drawings: :func:`graphgen.data.graph_json.panel_grid`).
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -41,6 +42,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch_geometric.data import Data
+
+from graphgen.data.graph_json import (
+    check_pairs,
+    is_int,
+    is_number,
+    panel_grid,
+    read_graph_file,
+    read_json,
+    require,
+    save_figure,
+    short_float,
+    write_graph_file,
+)
 
 # The 80 COCO thing classes in COCO category-id order (ids 1..90 with gaps; index here = rank of the id), as in
 # shared/data/scene_graphs/coco2017_subset_vocab.json. A literal so the package works without the data folder.
@@ -160,11 +174,6 @@ _CATEGORY_INDEX = {name: i for i, name in enumerate(CATEGORIES)}
 _PREDICATE_CLASS = {name: k for k, name in enumerate(PREDICATES, start=1)}
 
 
-def _short_float(v: float) -> float:
-    """The shortest decimal that reads back to the same float32 (``str(np.float32)`` is round-trip exact)."""
-    return float(str(np.float32(v)))
-
-
 def scene_graph_to_dict(data: Data) -> dict[str, Any]:
     """One scene graph as a JSON-able ``{"objects": [...], "relations": [...]}`` (names, relations sorted by
     ``(subject, object)``). Raises ``ValueError`` naming the field for a graph that breaks the conventions."""
@@ -190,7 +199,7 @@ def scene_graph_to_dict(data: Data) -> dict[str, Any]:
     triples = sorted(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_attr.tolist()))
     _check_pairs(n, [(s, o) for s, o, _ in triples], "")
     return {
-        "objects": [{"category": CATEGORIES[c], "box": [_short_float(v) for v in b]}
+        "objects": [{"category": CATEGORIES[c], "box": [short_float(v) for v in b]}
                     for c, b in zip(x.tolist(), box.tolist())],
         "relations": [[s, o, PREDICATES[p - 1]] for s, o, p in triples],
     }
@@ -206,33 +215,9 @@ def _field(data: Data, name: str, dtype: torch.dtype | None, dim: int) -> torch.
 
 
 def _check_pairs(n: int, pairs: Sequence[tuple[int, int]], where: str) -> None:
-    """Indices in range, no self relation, no repeated ordered pair (``where`` prefixes the message)."""
-    seen: set[tuple[int, int]] = set()
-    for r, (s, o) in enumerate(pairs):
-        at = f"{where}relation {r} ({s}, {o})"
-        if not (0 <= s < n and 0 <= o < n):
-            raise ValueError(f"{at}: object index out of range 0..{n - 1}")
-        if s == o:
-            raise ValueError(f"{at}: self relation (subject == object)")
-        if (s, o) in seen:
-            raise ValueError(f"{at}: duplicate ordered pair (each (subject, object) holds at most one relation)")
-        seen.add((s, o))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _require(obj: Any, keys: Sequence[str], where: str) -> None:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    for key in keys:
-        if key not in obj:
-            raise ValueError(f"{where}: missing key '{key}'")
+    """Object indices in range, no self relation, no repeated ordered pair (``where`` prefixes the message)."""
+    check_pairs(n, pairs, where, item="relation", index="object", self_pair="self relation (subject == object)",
+                duplicate="duplicate ordered pair (each (subject, object) holds at most one relation)")
 
 
 def scene_graph_from_dict(obj: dict[str, Any], where: str) -> Data:
@@ -247,7 +232,7 @@ def scene_graph_from_dict(obj: dict[str, Any], where: str) -> Data:
             out of range, a self relation or a repeated ordered pair; the message names ``where``, the object or
             relation index and the bad value.
     """
-    _require(obj, ("objects", "relations"), where)
+    require(obj, ("objects", "relations"), where)
     objects, relations = obj["objects"], obj["relations"]
     for key, value in (("objects", objects), ("relations", relations)):
         if not isinstance(value, list):
@@ -255,12 +240,12 @@ def scene_graph_from_dict(obj: dict[str, Any], where: str) -> Data:
     classes, boxes = [], []
     for k, o in enumerate(objects):
         at = f"{where}, object {k}"
-        _require(o, ("category", "box"), at)
+        require(o, ("category", "box"), at)
         if o["category"] not in _CATEGORY_INDEX:
             raise ValueError(f"{at}: unknown category {o['category']!r} (not one of the {len(CATEGORIES)} COCO "
                              f"classes of graphgen.data.scene_graphs.CATEGORIES)")
         b = o["box"]
-        if not isinstance(b, list) or len(b) != 4 or not all(_is_number(v) for v in b):
+        if not isinstance(b, list) or len(b) != 4 or not all(is_number(v) for v in b):
             raise ValueError(f"{at}: box must be a list of 4 numbers ({BOX_FORMAT}); got {b!r}")
         if not all(math.isfinite(v) for v in b):
             raise ValueError(f"{at}: box holds a non-finite value: {b!r}")
@@ -272,7 +257,7 @@ def scene_graph_from_dict(obj: dict[str, Any], where: str) -> Data:
         if not isinstance(rel, list) or len(rel) != 3:
             raise ValueError(f"{at}: expected [subject_index, object_index, predicate]; got {rel!r}")
         s, o, p = rel
-        if not (_is_int(s) and _is_int(o)):
+        if not (is_int(s) and is_int(o)):
             raise ValueError(f"{at}: subject and object must be integer object indices; got {rel!r}")
         if p not in _PREDICATE_CLASS:
             raise ValueError(f"{at}: unknown predicate {p!r} (one of {list(PREDICATES)})")
@@ -295,24 +280,9 @@ def write_scene_graphs(graphs: Sequence[Data], path: str | os.PathLike) -> Path:
     One graph per line, so the file reads and diffs well. Raises ``ValueError`` naming the graph index for a graph
     that breaks the conventions (nothing is written then).
     """
-    path = Path(path)
-    lines = []
-    for i, g in enumerate(graphs):
-        try:
-            lines.append(json.dumps(scene_graph_to_dict(g)))
-        except ValueError as exc:
-            raise ValueError(f"cannot write {path}: graph {i}: {exc}") from None
     head = {"format": FILE_FORMAT, "version": FILE_VERSION, "box_format": BOX_FORMAT,
             "categories": list(CATEGORIES), "predicates": list(PREDICATES)}
-    body = ",\n".join(lines)
-    text = json.dumps(head)[:-1] + ',\n"graphs": [' + ("\n" + body + "\n" if lines else "") + "]}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        with gzip.GzipFile(path, "wb", mtime=0) as f:  # mtime=0: the same graphs give the same bytes
-            f.write(text.encode())
-    else:
-        path.write_text(text)
-    return path
+    return write_graph_file(Path(path), head, graphs, scene_graph_to_dict)
 
 
 def read_scene_graphs(path: str | os.PathLike) -> list[Data]:
@@ -323,29 +293,11 @@ def read_scene_graphs(path: str | os.PathLike) -> list[Data]:
     the graph index, the object or relation index and the bad value (see :func:`scene_graph_from_dict`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no scene-graph file at {path}")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt") as f:
-                doc = json.load(f)
-        else:
-            with open(path) as f:
-                doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON{' (gzip)' if path.suffix == '.gz' else ''} file: {exc}") \
-            from None
-    _require(doc, ("format", "version", "graphs"), str(path))
-    if doc["format"] != FILE_FORMAT:
-        raise ValueError(f"{path}: format is {doc['format']!r}, expected {FILE_FORMAT!r}")
-    if doc["version"] != FILE_VERSION:
-        raise ValueError(f"{path}: version {doc['version']!r} is not supported (this reader knows {FILE_VERSION})")
+    doc = read_graph_file(path, "scene-graph", FILE_FORMAT, FILE_VERSION)
     for key, ours in (("categories", CATEGORIES), ("predicates", PREDICATES)):
         if key in doc and list(doc[key]) != list(ours):
             raise ValueError(f"{path}: '{key}' differs from graphgen's vocabulary "
                              f"(graphgen.data.scene_graphs.{key.upper()}); this reader knows only that vocabulary")
-    if not isinstance(doc["graphs"], list):
-        raise ValueError(f"{path}: 'graphs' must be a list, got {type(doc['graphs']).__name__}")
     return [scene_graph_from_dict(g, f"{path}: graph {i}") for i, g in enumerate(doc["graphs"])]
 
 
@@ -360,18 +312,13 @@ def read_partial_scene_graph(path: str | os.PathLike) -> Data:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no partial scene-graph file at {path}")
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as f:
-            doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON file: {exc}") from None
+    doc = read_json(path)
     where = f"{path}"
     if isinstance(doc, dict) and "graphs" in doc:
         if not isinstance(doc["graphs"], list) or len(doc["graphs"]) != 1:
             raise ValueError(f"{path}: a partial scene-graph file holds exactly one graph")
         doc, where = doc["graphs"][0], f"{path}: graph 0"
-    _require(doc, ("objects",), where)
+    require(doc, ("objects",), where)
     if not isinstance(doc["objects"], list):
         raise ValueError(f"{where}: 'objects' must be a list")
     filled, unknown_class, unknown_box = [], [], []
@@ -402,29 +349,12 @@ def draw_layouts(graphs: Sequence[Data], path: str | os.PathLike, *, count: int 
         the number of graphs drawn (``min(count, len(graphs))``).
     """
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    if count < 0 or columns < 1:
-        raise ValueError(f"draw_layouts needs count >= 0 and columns >= 1; got count={count}, columns={columns}")
-    shown = list(graphs[:count])
-    cols = max(1, min(columns, len(shown)))
-    rows = max(1, -(-len(shown) // cols))
-    panel = 2.6  # inches per panel; the figure grows with the number of rows
-    # a bare Figure on the Agg canvas: no pyplot, so the caller's backend and open figures are left alone
-    fig = Figure(figsize=(panel * cols, panel * rows + (0.4 if title else 0.0)))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
+    # panels of 2.6 inches; a margin of 0.03 keeps boxes on the image border visible beside the grey unit square
+    fig, axes, shown = panel_grid(graphs, count=count, columns=columns, panel=2.6, title=title, caller="draw_layouts",
+                                  square=(0.0, 1.0), margin=0.03, y_down=True, empty_text="no scene graphs")
     palette = matplotlib.colormaps["tab20"]
-    margin = 0.03  # boxes on the image border stay visible beside the grey unit square
-    for ax in axes.flat:
-        ax.set_xlim(-margin, 1 + margin)
-        ax.set_ylim(1 + margin, -margin)  # image convention: y grows downwards
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="0.75", linewidth=0.8, linestyle="--"))
     for i, (ax, g) in enumerate(zip(axes.flat, shown)):
         classes = g.x.tolist()
         corners = xywh_to_corners(g.box.detach().cpu().numpy()).reshape(-1, 4)
@@ -442,14 +372,5 @@ def draw_layouts(graphs: Sequence[Data], path: str | os.PathLike, *, count: int 
         num_rel = 0 if getattr(g, "edge_attr", None) is None else int(g.edge_attr.numel())
         ax.set_title(f"#{i}: {len(classes)} object{'s' * (len(classes) != 1)}, "
                      f"{num_rel} relation{'s' * (num_rel != 1)}", fontsize=7)
-    for ax in axes.flat[len(shown):]:
-        ax.set_axis_off()
-    if not shown:
-        axes.flat[0].text(0.5, 0.5, "no scene graphs", ha="center", va="center")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return len(shown)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 # dataset -> (default protocol, validity check used for V.U.N.)
@@ -208,16 +209,24 @@ def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
                            num_workers=args.workers)
 
 
+def _read_generated(read: Callable[[Path], list], path: Path, what: str) -> list:
+    """The generated graphs ``read(path)`` returns (``read_scene_graphs`` or ``read_lane_graphs``). A file the reader
+    refuses stops the command with the reader's message (it names file, graph, field and value), and so does a file
+    without graphs."""
+    try:
+        generated = read(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(str(exc)) from None
+    if not generated:
+        raise SystemExit(f"{path}: no {what} found")
+    return generated
+
+
 def _run_scene_graphs(args: argparse.Namespace) -> dict[str, float]:
     from graphgen.data.scene_graphs import read_scene_graphs
     from graphgen.evaluate.scene_graphs import evaluate_scene_graphs
 
-    try:
-        generated = read_scene_graphs(args.file)
-    except (FileNotFoundError, ValueError) as exc:
-        raise SystemExit(str(exc)) from None
-    if not generated:
-        raise SystemExit(f"{args.file}: no scene graphs found")
+    generated = _read_generated(read_scene_graphs, args.file, "scene graphs")
     reference = _load_split(args.dataset, args.split, args.data_dir)
     train = _load_split(args.dataset, "train", args.data_dir)
     print(f"{args.dataset}: {len(generated)} generated, {len(reference)} reference ({args.split}), {len(train)} train")
@@ -228,12 +237,7 @@ def _run_lane_graphs(args: argparse.Namespace) -> dict[str, float]:
     from graphgen.data.lane_graphs import read_lane_graphs
     from graphgen.evaluate.lane_graphs import evaluate_lane_graphs
 
-    try:
-        generated = read_lane_graphs(args.file)
-    except (FileNotFoundError, ValueError) as exc:
-        raise SystemExit(str(exc)) from None
-    if not generated:
-        raise SystemExit(f"{args.file}: no lane graphs found")
+    generated = _read_generated(read_lane_graphs, args.file, "lane graphs")
     reference = _load_split(args.dataset, args.split, args.data_dir)
     print(f"{args.dataset}: {len(generated)} generated, {len(reference)} reference ({args.split})")
     return evaluate_lane_graphs(generated, reference)

@@ -82,6 +82,7 @@ from torch_geometric.data import Data
 
 from graphgen.data.lane_graphs import ANGLE_DEG, GAP_M, successor_rule
 from graphgen.evaluate.mmd import gaussian_emd_kernel, normalise_rows
+from graphgen.evaluate.structured import check_edge_pairs, checked_arrays, edge_pairs, fraction, size_counts, to_numpy
 
 _ZERO_LENGTH = 1e-9  # metres: a segment shorter than this has no direction
 _MAX_GRAM_BLOCK = 4_000_000  # kernel entries per block of the MMD Gram matrices (memory bound, not a result change)
@@ -124,10 +125,6 @@ class LaneGraphArrays:
         return len(self.pos)
 
 
-def _numpy(value: Any) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-
-
 def lane_graph_arrays(graph: Data, where: str) -> LaneGraphArrays:
     """Check one lane graph and return its arrays; ``where`` (e.g. ``"generated graph 3"``) starts every error.
 
@@ -138,7 +135,7 @@ def lane_graph_arrays(graph: Data, where: str) -> LaneGraphArrays:
     pos = getattr(graph, "pos", None)
     if pos is None:
         raise ValueError(f"{where}: a lane graph needs 'pos' ([n, P, 2] lane centerlines in metres)")
-    pos = _numpy(pos).astype(np.float64)
+    pos = to_numpy(pos).astype(np.float64)
     if pos.size == 0 and pos.ndim != 3:
         pos = pos.reshape(0, 2, 2)
     if pos.ndim != 3 or pos.shape[2] != 2 or pos.shape[1] < 2:
@@ -147,40 +144,15 @@ def lane_graph_arrays(graph: Data, where: str) -> LaneGraphArrays:
     if not np.isfinite(pos).all():
         lane = int(np.flatnonzero(~np.isfinite(pos).all(axis=(1, 2)))[0])
         raise ValueError(f"{where}: lane {lane} has a non-finite point")
-    edge_index = getattr(graph, "edge_index", None)
-    edges = np.zeros((0, 2), np.int64) if edge_index is None else _numpy(edge_index).astype(np.int64)
-    if edges.ndim != 2 or (edges.shape[0] != 2 and edges.size):
-        raise ValueError(f"{where}: 'edge_index' has shape {tuple(edges.shape)}, expected [2, E]")
-    edges = edges.reshape(2, -1).T
+    edges = edge_pairs(getattr(graph, "edge_index", None), where)
     if len(edges):
-        _check_edges(edges, len(pos), where)
+        check_edge_pairs(edges, len(pos), where, item="edge", index="a lane index", self_pair="a self edge",
+                         repeat="an earlier edge")
     return LaneGraphArrays(pos, edges)
 
 
-def _check_edges(edges: np.ndarray, n: int, where: str) -> None:
-    def first(mask: np.ndarray) -> int:
-        return int(np.flatnonzero(mask)[0])
-
-    bad = (edges < 0).any(axis=1) | (edges >= n).any(axis=1)
-    if bad.any():
-        e = first(bad)
-        raise ValueError(f"{where}: edge {e} {tuple(edges[e].tolist())} has a lane index outside 0..{n - 1}")
-    bad = edges[:, 0] == edges[:, 1]
-    if bad.any():
-        e = first(bad)
-        raise ValueError(f"{where}: edge {e} {tuple(edges[e].tolist())} is a self edge")
-    keys = edges[:, 0] * n + edges[:, 1]
-    _, index, counts = np.unique(keys, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        key = keys[index[counts > 1][0]]
-        e = int(np.flatnonzero(keys == key)[1])
-        raise ValueError(f"{where}: edge {e} {tuple(edges[e].tolist())} repeats an earlier edge")
-
-
 def _as_arrays(graphs: Sequence[Data], role: str) -> list[LaneGraphArrays]:
-    if len(graphs) == 0:
-        raise ValueError(f"no {role} graphs given: at least one is needed")
-    return [lane_graph_arrays(g, f"{role} graph {i}") for i, g in enumerate(graphs)]
+    return checked_arrays(graphs, role, lane_graph_arrays)
 
 
 # -------------------------------------------------------------------------------------------------- geometry
@@ -425,10 +397,6 @@ def _histogram_mmd(generated: list[np.ndarray], reference: list[np.ndarray], bin
             - 2.0 * _mean_kernel(x, y, sigma, scale))
 
 
-def _fraction(num: float, den: float) -> float:
-    return num / den if den else float("nan")
-
-
 def successor_counts(graphs: Sequence[LaneGraphArrays], gap_m: float = GAP_M,
                      angle_deg: float = ANGLE_DEG) -> tuple[int, int, int]:
     """(edges both stored and given by the rule, stored edges, rule edges), summed over ``graphs``."""
@@ -506,21 +474,17 @@ def evaluate_lane_graphs(
                                                config.segment_max, config.segment_sigma)
     out["overlap_rate"] = _mean(g["overlaps"].astype(np.float64))
     both, stored, rule = g["successor"]
-    out["successor_precision"] = _fraction(both, stored)
-    out["successor_recall"] = _fraction(both, rule)
-    out["successor_agreement"] = _fraction(2 * both, stored + rule)
+    out["successor_precision"] = fraction(both, stored)
+    out["successor_recall"] = fraction(both, rule)
+    out["successor_agreement"] = fraction(2 * both, stored + rule)
     out["route_length_reference"] = _mean(r["routes"])
     out["route_length_reference_std"] = _pooled_std(r["routes"])
     out["endpoint_gap_reference"] = _mean(r["gaps"])
     out["overlap_rate_reference"] = _mean(r["overlaps"].astype(np.float64))
     both_r, stored_r, rule_r = r["successor"]
-    out["successor_agreement_reference"] = _fraction(2 * both_r, stored_r + rule_r)
-    out["num_graphs"] = float(len(gen))
-    out["num_reference"] = float(len(ref))
-    out["mean_lanes"] = float(np.mean([lg.num_lanes for lg in gen]))
-    out["mean_edges"] = float(np.mean([len(lg.edges) for lg in gen]))
-    out["num_empty"] = float(sum(lg.num_lanes == 0 for lg in gen))
-    out["num_without_edges"] = float(sum(len(lg.edges) == 0 for lg in gen))
+    out["successor_agreement_reference"] = fraction(2 * both_r, stored_r + rule_r)
+    out.update(size_counts(len(ref), [lg.num_lanes for lg in gen], [len(lg.edges) for lg in gen], nodes="lanes",
+                           edges="edges"))
     out["curvature_points_skipped"] = float(g["curvature_skipped"])
     return out
 

@@ -71,7 +71,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -80,6 +79,7 @@ from torch_geometric.data import Data
 
 from graphgen.data.scene_graphs import CATEGORIES, PREDICATES, sg2im_relations, xywh_to_corners
 from graphgen.evaluate.mmd import mmd2
+from graphgen.evaluate.structured import check_edge_pairs, checked_arrays, edge_pairs, fraction, size_counts, to_numpy
 
 # DiffuseSG's thresholds: np.linspace(0.05, 0.5, 10)
 IOU_THRESHOLDS: tuple[float, ...] = tuple(np.linspace(0.05, 0.5, 10).tolist())
@@ -117,10 +117,6 @@ class SceneGraphArrays:
         return np.clip(xywh_to_corners(self.boxes), 0.0, 1.0)
 
 
-def _numpy(value: Any) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-
-
 def scene_graph_arrays(graph: Data, where: str, num_classes: int = len(CATEGORIES)) -> SceneGraphArrays:
     """Check one scene graph and return its arrays; ``where`` (e.g. ``"generated graph 3"``) starts every error.
 
@@ -132,13 +128,13 @@ def scene_graph_arrays(graph: Data, where: str, num_classes: int = len(CATEGORIE
     x, box = getattr(graph, "x", None), getattr(graph, "box", None)
     if x is None or box is None:
         raise ValueError(f"{where}: a scene graph needs 'x' (object classes) and 'box' ([n, 4] x_c, y_c, w, h)")
-    classes = _numpy(x)
+    classes = to_numpy(x)
     if classes.ndim != 1 or (classes.size and not np.issubdtype(classes.dtype, np.integer)):
         raise ValueError(f"{where}: 'x' must be a 1-d integer tensor of object classes, got shape "
                          f"{tuple(classes.shape)} dtype {classes.dtype}")
     classes = classes.astype(np.int64)
     n = len(classes)
-    boxes = _numpy(box).astype(np.float64)
+    boxes = to_numpy(box).astype(np.float64)
     if boxes.shape != (n, 4) and not (n == 0 and boxes.size == 0):
         raise ValueError(f"{where}: 'box' has shape {tuple(boxes.shape)}, expected [{n}, 4] (x_c, y_c, w, h)")
     boxes = boxes.reshape(n, 4)
@@ -149,11 +145,8 @@ def scene_graph_arrays(graph: Data, where: str, num_classes: int = len(CATEGORIE
         bad = int(np.flatnonzero(~np.isfinite(boxes).all(axis=1))[0])
         raise ValueError(f"{where}: object {bad} has a non-finite box {boxes[bad].tolist()}")
     edge_index, edge_attr = getattr(graph, "edge_index", None), getattr(graph, "edge_attr", None)
-    edges = np.zeros((0, 2), np.int64) if edge_index is None else _numpy(edge_index).astype(np.int64)
-    if edges.ndim != 2 or (edges.shape[0] != 2 and edges.size):
-        raise ValueError(f"{where}: 'edge_index' has shape {tuple(edges.shape)}, expected [2, E]")
-    edges = edges.reshape(2, -1).T
-    predicates = np.zeros(0, np.int64) if edge_attr is None else _numpy(edge_attr).astype(np.int64).reshape(-1)
+    edges = edge_pairs(edge_index, where)
+    predicates = np.zeros(0, np.int64) if edge_attr is None else to_numpy(edge_attr).astype(np.int64).reshape(-1)
     if len(predicates) != len(edges):
         raise ValueError(f"{where}: {len(edges)} relations in 'edge_index' but {len(predicates)} classes in "
                          f"'edge_attr' (one relation class 1..{len(PREDICATES)} per relation)")
@@ -163,34 +156,17 @@ def scene_graph_arrays(graph: Data, where: str, num_classes: int = len(CATEGORIE
 
 
 def _check_relations(edges: np.ndarray, predicates: np.ndarray, n: int, where: str) -> None:
-    def first(mask: np.ndarray) -> int:
-        return int(np.flatnonzero(mask)[0])
-
     bad = (predicates < 1) | (predicates > len(PREDICATES))
     if bad.any():
-        r = first(bad)
+        r = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{where}: relation {r} has class {int(predicates[r])}, expected 1..{len(PREDICATES)} "
                          f"(0 = no relation is never stored)")
-    bad = (edges < 0).any(axis=1) | (edges >= n).any(axis=1)
-    if bad.any():
-        r = first(bad)
-        raise ValueError(f"{where}: relation {r} {tuple(edges[r].tolist())} has an object index outside 0..{n - 1}")
-    bad = edges[:, 0] == edges[:, 1]
-    if bad.any():
-        r = first(bad)
-        raise ValueError(f"{where}: relation {r} {tuple(edges[r].tolist())} is a self relation")
-    keys = edges[:, 0] * n + edges[:, 1]
-    _, index, counts = np.unique(keys, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        key = keys[index[counts > 1][0]]
-        r = int(np.flatnonzero(keys == key)[1])
-        raise ValueError(f"{where}: relation {r} {tuple(edges[r].tolist())} repeats an ordered pair")
+    check_edge_pairs(edges, n, where, item="relation", index="an object index", self_pair="a self relation",
+                     repeat="an ordered pair")
 
 
 def _as_arrays(graphs: Sequence[Data], role: str, num_classes: int) -> list[SceneGraphArrays]:
-    if len(graphs) == 0:
-        raise ValueError(f"no {role} graphs given: at least one is needed")
-    return [scene_graph_arrays(g, f"{role} graph {i}", num_classes) for i, g in enumerate(graphs)]
+    return checked_arrays(graphs, role, lambda g, where: scene_graph_arrays(g, where, num_classes))
 
 
 # ---------------------------------------------------------------------------------------------------- histograms
@@ -398,11 +374,6 @@ def relation_consistency_counts(graphs: Sequence[SceneGraphArrays]) -> tuple[int
     return agree, total
 
 
-def _fraction(num: int, den: int) -> float:
-    return num / den if den else float("nan")
-
-
-
 # ---------------------------------------------------------------------------------------------------- evaluator
 
 
@@ -451,15 +422,11 @@ def evaluate_scene_graphs(
     out["box_f1"] = float(f1.mean())
     out["box_max_f1"] = float(f1.max(axis=1).mean())
     out["overlap"], out["alignment"], skipped = _layout_means(gen)
-    out["relation_consistency"] = _fraction(*relation_consistency_counts(gen))
+    out["relation_consistency"] = fraction(*relation_consistency_counts(gen))
     out["overlap_reference"], out["alignment_reference"], _ = _layout_means(ref)
-    out["relation_consistency_reference"] = _fraction(*relation_consistency_counts(ref))
-    out["num_graphs"] = float(len(gen))
-    out["num_reference"] = float(len(ref))
-    out["mean_objects"] = float(np.mean([g.num_objects for g in gen]))
-    out["mean_relations"] = float(np.mean([len(g.edges) for g in gen]))
-    out["num_empty"] = float(sum(g.num_objects == 0 for g in gen))
-    out["num_without_relations"] = float(sum(len(g.edges) == 0 for g in gen))
+    out["relation_consistency_reference"] = fraction(*relation_consistency_counts(ref))
+    out.update(size_counts(len(ref), [g.num_objects for g in gen], [len(g.edges) for g in gen], nodes="objects",
+                           edges="relations"))
     out["layouts_skipped"] = float(skipped)
     return out
 

@@ -105,3 +105,14 @@ def test_train_hetero_on_coco_sg_and_resume(shared_data, tmp_path, capsys):
     assert main(["train", "hetero", "--dataset", "coco_sg", "--out", str(tmp_path / "bad"), "--set",
                  "augment=[rotate]", "--max-steps", "1", "--data-dir", str(shared_data)]) == 2
     assert "augment: unknown ['rotate']" in capsys.readouterr().err
+
+
+def test_the_readme_partial_scene_graph_example_reads():
+    from pathlib import Path
+
+    from graphgen.data.scene_graphs import read_partial_scene_graph
+
+    g = read_partial_scene_graph(Path(__file__).parents[2] / "examples" / "partial_scene_graph.json")
+    assert g.x.tolist() == [0, 16, -1]                           # person, dog, a category to generate
+    assert bool(g.box[1].isnan().all()) and not bool(g.box[[0, 2]].isnan().any())
+    assert g.edge_index.tolist() == [[0], [1]] and g.edge_attr.tolist() == [1]

@@ -27,8 +27,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from graphgen.data.datasets.base import DatasetSpec, GraphArrays, SplitSource, empty_arrays
+from graphgen.data.graph_json import is_number, read_json
 from graphgen.data.lane_graphs import (
     CROP_HALF,
     MAX_LANES,
@@ -59,11 +58,7 @@ SPLITS = ("train", "val", "test")
 # ----------------------------------------------------------------------------------------------------------------------
 def read_lane_maps(path: Path) -> list[dict[str, Any]]:
     """The ``maps`` of the lane-map file; raises naming the file if there are none."""
-    try:
-        with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
-            doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON file: {exc}") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("maps"), list) or not doc["maps"]:
         raise ValueError(f"{path}: expected a JSON object with a non-empty 'maps' list (one record per road network)")
     return doc["maps"]
@@ -99,8 +94,7 @@ def _centerline(value: Any, where: str) -> np.ndarray:
         raise ValueError(f"{where}: centerline must be a list of at least 2 [x, y] points, got "
                          f"{value!r:.80}")
     for p, point in enumerate(value):
-        if not isinstance(point, list) or len(point) != 2 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in point):
+        if not isinstance(point, list) or len(point) != 2 or not all(is_number(v) and math.isfinite(v) for v in point):
             raise ValueError(f"{where}: centerline point {p} must be [x, y] with 2 finite numbers, got {point!r}")
     pts = np.asarray(value, dtype=np.float64)
     keep = np.ones(len(pts), dtype=bool)

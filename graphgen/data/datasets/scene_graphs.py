@@ -28,8 +28,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -41,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from graphgen.data.datasets.base import DatasetSpec, GraphArrays, SplitSource, empty_arrays
+from graphgen.data.graph_json import read_json
 from graphgen.data.raw import fetch
 from graphgen.data.scene_graphs import CATEGORIES, PREDICATES, sg2im_relations
 
@@ -49,11 +48,7 @@ _CATEGORY_INDEX = {name: i for i, name in enumerate(CATEGORIES)}
 
 def read_coco_sg(path: Path) -> list[dict[str, Any]]:
     """The ``records`` of the scene-graph file (one per image); raises naming the file if there are none."""
-    try:
-        with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
-            doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON file: {exc}") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
         raise ValueError(f"{path}: expected a JSON object with a 'records' list (one record per image)")
     return doc["records"]
