@@ -1,7 +1,8 @@
 """Bundled models sample exactly the graphs they sampled before the loader and sampling surface were unified.
 
-The hashes were recorded from the code before issue 16 (6 graphs per model, seed 0, one batch, one thread); a change
-of any node count, atom type, edge or bond type of any of the 6 graphs changes the hash.
+The hashes were recorded from the code before issue 16 (6 graphs per model, seed 0, one batch, one thread), and for
+models bundled later when they were bundled (``coco-sg``: issue 17); a change of any node count, node class, edge or
+edge class of any of the 6 graphs changes the hash.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ EXPECTED = {
     "qm9-gdss": "fd11b0d2ea1c2e1bb063584ec655b9618e598fc429cf4ef137aab9925e3e70a8",
     "community_small-gdss": "31d7f1e8aa096abc8c26556d758b23f9a7bbc83bc38244dc9c35d4013d4977dd",
     "ego_small-gdss": "ba8184149ec30088d43a75e5c7f2b1a09fd603f3aebc910f42890d1d08a62ae1",
+    "coco-sg": "08b880e1ec373f02b8f86523347f96acc1c0c3c24f0847418bdc5fb8f7a05d30",
 }
 
 

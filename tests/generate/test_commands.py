@@ -57,7 +57,7 @@ def test_same_seed_same_file(saved_model, tmp_path, no_data):
 
 def test_unknown_model_names_the_fix(capsys, tmp_path):
     with pytest.raises(SystemExit, match="graphgen sample: 'no-such-model' is not a folder and not a bundled model; "
-                                         "pass a folder written by save_pretrained.*: community_small-gdss, .*qm9"
+                                         "pass a folder written by save_pretrained.*: coco-sg, community_small-gdss, .*qm9"
                        ) as err:
         main(["sample", "no-such-model", "-n", "2"])
     assert "\n" not in str(err.value)  # one line

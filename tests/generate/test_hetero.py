@@ -100,6 +100,8 @@ def test_schema_checks_itself():
         Attribute("x", "categorical", classes=1)
     with pytest.raises(ValueError, match="a box has dim 4"):
         Attribute("b", "continuous", dim=3, box=True)
+    with pytest.raises(ValueError, match="schema is required"):
+        HeteroDiffusionGenerator(HeteroDiffusionConfig())
     with pytest.raises(ValueError, match="needs a box attribute"):
         HeteroDiffusionGenerator(HeteroDiffusionConfig(schema=GraphSchema(nodes=[Attribute("x", classes=2)]),
                                                        giou_weight=1.0))

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from graphgen.generate.hetero.train import HeteroRunConfig
 from graphgen.generate.pard.train import PARDRunConfig
 from graphgen.generate.sde.train import SDERunConfig
 from graphgen.train import config as config_lib
@@ -85,7 +86,7 @@ def test_null_and_none_values():
 def test_every_preset_loads():
     from graphgen.train.encoder import EncoderRunConfig
 
-    families = {"pard": PARDRunConfig, "sde": SDERunConfig}
+    families = {"pard": PARDRunConfig, "sde": SDERunConfig, "hetero": HeteroRunConfig}
     for path in sorted(config_lib.CONFIG_DIR.glob("*.yaml")):
         cls = families.get(path.stem.split("_")[0], EncoderRunConfig)
         cfg = config_lib.resolve(cls, preset=path)

@@ -36,7 +36,6 @@ from torch_geometric.data import Data
 from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
 from graphgen.generate.hetero import edm
 from graphgen.generate.hetero.schema import (
-    Attribute,
     DenseGraphs,
     GraphSchema,
     decode,
@@ -73,8 +72,7 @@ class HeteroDiffusionConfig:
 
     dataset: str = ""
     kind: str = "graph"
-    schema: GraphSchema = dataclasses.field(
-        default_factory=lambda: GraphSchema(nodes=[Attribute("x", "categorical", classes=2)]))
+    schema: GraphSchema | None = None     # required; `graphgen train hetero` derives it from the dataset
     edm: edm.EDMConfig = dataclasses.field(default_factory=edm.EDMConfig)
     denoiser: DenoiserConfig = dataclasses.field(default_factory=DenoiserConfig)
     self_condition: bool = True
@@ -135,6 +133,9 @@ class HeteroDiffusionGenerator(Generator):
         super().__init__(config)
         from graphgen.nn.dense import DenseGraphTransformer
 
+        if config.schema is None:
+            raise ValueError("HeteroDiffusionConfig.schema is required (a GraphSchema; graphgen train hetero derives "
+                             "it from the dataset)")
         schema, d = config.schema, config.denoiser
         if config.giou_weight and not schema.box_attributes():
             raise ValueError("giou_weight needs a box attribute in the schema (Attribute(..., box=True))")

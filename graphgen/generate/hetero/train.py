@@ -86,7 +86,7 @@ def resolve_model_config(cfg: HeteroRunConfig, graphs: list) -> HeteroDiffusionC
     if cfg.dataset in DATASET_SCHEMAS:
         kind, build = DATASET_SCHEMAS[cfg.dataset]
         schema = replace_encoding(build(max_nodes), cfg.encoding)
-    elif cfg.model.schema != HeteroDiffusionConfig().schema:
+    elif cfg.model.schema is not None:
         kind, schema = cfg.model.kind, dataclasses.replace(cfg.model.schema, max_nodes=max_nodes)
     else:
         raise ConfigError(f"no schema is known for dataset {cfg.dataset!r} (known: {sorted(DATASET_SCHEMAS)}); "
