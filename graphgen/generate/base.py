@@ -54,6 +54,17 @@ def check_sample_options(owner: str, options: dict[str, Any], valid: list[str], 
                                 f"{', '.join(unknown)}; {takes}{'. ' + hint if hint else ''}")
 
 
+def node_count_histogram(num_nodes: Tensor, max_nodes: int, hint: str = "raise max_nodes") -> Tensor:
+    """``P(number of nodes = n)`` for ``n = 0..max_nodes`` from the node counts of the training graphs (long
+    ``[num_graphs]``); the buffer generators draw node counts from. Counts outside ``1..max_nodes`` are an error."""
+    num_nodes = torch.as_tensor(num_nodes).long()
+    if num_nodes.numel() == 0 or num_nodes.max() > max_nodes or num_nodes.min() < 1:
+        found = f"{int(num_nodes.min())}..{int(num_nodes.max())}" if num_nodes.numel() else "no graphs"
+        raise ValueError(f"node counts must be in 1..max_nodes={max_nodes}, got {found}; {hint}")
+    counts = torch.bincount(num_nodes, minlength=max_nodes + 1).float()
+    return counts / counts.sum()
+
+
 class SampleStats:
     """A sampling callback that counts network evaluations and finished graphs (events in the module docstring).
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from graphgen.train.checkpoint import CheckpointError, RunFolder
-from graphgen.train.config import _scalar_types, preset_path
+from graphgen.train.config import ConfigError, _scalar_types, preset_path
 from graphgen.train.trainer import TrainerConfig
 
 _FLAG_PREFIX = "trainer__"
@@ -131,3 +131,19 @@ def load_split(name: str, split: str, data_dir: str | None, *, seed: int = 0, ru
     if isinstance(ds, UserDataset) and run_dir is not None and split_file is None and main:
         ds.write_split(run_dir)
     return [ds[i] for i in range(len(ds))], getattr(ds, "vocab", None)
+
+
+def resume_or_init(args: argparse.Namespace, cls: type, run_dir: Path, family: str):
+    """The model a run starts from: the last checkpoint of ``run_dir`` with ``--resume``, the saved model named by
+    ``--init`` (which must be a ``cls``), else ``None`` (the caller builds a new one)."""
+    if args.resume:
+        return cls.from_pretrained(RunFolder(run_dir).link("last"))
+    if args.init:
+        from graphgen.generate import load_generator
+
+        model = load_generator(args.init)
+        if not isinstance(model, cls):
+            raise ConfigError(f"--init {args.init}: a {type(model).__name__}, not a {family} model")
+        print(f"[{family}] warm start from {args.init} (architecture from its config; fresh optimiser)")
+        return model
+    return None

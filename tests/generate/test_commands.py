@@ -20,13 +20,6 @@ def saved_model(tmp_path_factory):
     return model.save_pretrained(tmp_path_factory.mktemp("model") / "pard")
 
 
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    monkeypatch.setenv("GRAPHGEN_DATA", str(tmp_path / "empty"))
-    (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("GRAPHGEN_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.mark.parametrize("fmt", ["smi", "sdf"])
 def test_sample_writes_molecules_and_summary(saved_model, tmp_path, capsys, no_data, fmt):
     out = tmp_path / f"s.{fmt}"

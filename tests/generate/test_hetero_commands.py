@@ -22,13 +22,6 @@ def scene_graph_model(tmp_path_factory):
     return model.save_pretrained(tmp_path_factory.mktemp("model") / "sg")
 
 
-@pytest.fixture
-def no_data(monkeypatch, tmp_path):
-    monkeypatch.setenv("GRAPHGEN_DATA", str(tmp_path / "empty"))
-    (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("GRAPHGEN_CACHE", str(tmp_path / "cache"))
-
-
 def test_sample_writes_scene_graphs_and_layouts(scene_graph_model, tmp_path, capsys, no_data):
     from graphgen.data.scene_graphs import read_scene_graphs
 

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
+from graphgen.generate.base import Generator, SampleOptionError, check_sample_options, node_count_histogram
 from graphgen.generate.hetero import edm
 from graphgen.generate.hetero.schema import (
     DenseGraphs,
@@ -167,11 +167,8 @@ class HeteroDiffusionGenerator(Generator):
     # -- data ------------------------------------------------------------------------------------------------------
     def set_node_distribution(self, num_nodes: Tensor) -> None:
         """Set ``node_count_probs`` from the node counts of the training graphs (long ``[num_graphs]``)."""
-        num_nodes = torch.as_tensor(num_nodes).long()
-        if num_nodes.numel() == 0 or num_nodes.max() > self.schema.max_nodes or num_nodes.min() < 1:
-            raise ValueError(f"node counts must be in 1..max_nodes={self.schema.max_nodes}")
-        counts = torch.bincount(num_nodes, minlength=self.schema.max_nodes + 1).float()
-        self.node_count_probs.copy_(counts / counts.sum())
+        self.node_count_probs.copy_(node_count_histogram(num_nodes, self.schema.max_nodes,
+                                                         "raise the schema's max_nodes"))
 
     def to_dense(self, batch: Any) -> DenseGraphs:
         """A :class:`DenseGraphs`, a list of ``Data`` or a PyG ``Batch`` -> :class:`DenseGraphs` padded to the

@@ -107,8 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graphgen.train import distributed
-    from graphgen.train.checkpoint import RunFolder
-    from graphgen.train.runs import load_split, start_run
+    from graphgen.train.runs import load_split, resume_or_init, start_run
     from graphgen.train.trainer import Trainer
 
     cfg, ctx, out = start_run(args, HeteroRunConfig, "hetero")
@@ -116,16 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"augment: unknown {unknown}; known: {sorted(AUGMENTATIONS)}")
     graphs, _ = load_split(cfg.dataset, "train", args.data_dir, run_dir=out)
-    if args.resume:
-        model = HeteroDiffusionGenerator.from_pretrained(RunFolder(out).link("last"))
-    elif args.init:
-        from graphgen.generate import load_generator
-
-        model = load_generator(args.init)
-        if not isinstance(model, HeteroDiffusionGenerator):
-            raise ConfigError(f"--init {args.init}: a {type(model).__name__}, not a hetero model")
-        print(f"[hetero] warm start from {args.init} (architecture from its config; fresh optimiser)")
-    else:
+    model = resume_or_init(args, HeteroDiffusionGenerator, out, "hetero")
+    if model is None:
         torch.manual_seed(cfg.trainer.seed)   # application entry: the initial weights
         model = HeteroDiffusionGenerator(resolve_model_config(cfg, graphs))
     dense = to_dense(model.schema, graphs)

@@ -26,7 +26,7 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from graphgen.data.dense import to_dense
-from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
+from graphgen.generate.base import Generator, SampleOptionError, check_sample_options, node_count_histogram
 from graphgen.generate.sde.losses import dsm_losses
 from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
 from graphgen.generate.sde.samplers import CORRECTORS, PREDICTORS, SAMPLERS, linear_timesteps, prior_sample
@@ -128,12 +128,8 @@ class ScoreSDEGenerator(Generator):
     # -- data <-> dense ------------------------------------------------------------------------------------------
     def set_node_distribution(self, num_nodes: Tensor) -> None:
         """Set ``node_count_probs`` from the node counts of the training graphs (long ``[num_graphs]``)."""
-        num_nodes = torch.as_tensor(num_nodes).long()
-        if num_nodes.max() > self.config.max_nodes or num_nodes.min() < 1:
-            raise ValueError(f"node counts must be in 1..max_nodes={self.config.max_nodes}, got "
-                             f"{int(num_nodes.min())}..{int(num_nodes.max())}; raise ScoreSDEConfig.max_nodes")
-        counts = torch.bincount(num_nodes, minlength=self.config.max_nodes + 1).float()
-        self.node_count_probs.copy_(counts / counts.sum())
+        self.node_count_probs.copy_(node_count_histogram(num_nodes, self.config.max_nodes,
+                                                         "raise ScoreSDEConfig.max_nodes"))
 
     def encode(self, batch: Batch | Data | list[Data]) -> tuple[Tensor, Tensor, Tensor]:
         """PyG graphs -> dense ``(X [B, N, F], A [B, N, N], mask [B, N])`` with ``N = max_nodes``."""

@@ -22,7 +22,6 @@ import torch
 from tqdm.auto import tqdm
 
 from graphgen.generate.sde.model import ScoreSDEConfig, ScoreSDEGenerator
-from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TrainerConfig
 
 
@@ -87,23 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from graphgen.data.registry import DATASETS
     from graphgen.train import distributed
-    from graphgen.train.checkpoint import RunFolder
-    from graphgen.train.runs import load_split, start_run
+    from graphgen.train.runs import load_split, resume_or_init, start_run
     from graphgen.train.trainer import TensorTuple, Trainer
 
     cfg, ctx, out = start_run(args, SDERunConfig, "sde")
     graphs, vocab = load_split(cfg.dataset, "train", args.data_dir, seed=cfg.split_seed, run_dir=out)
     if cfg.max_train is not None:
         graphs = graphs[:cfg.max_train]
-    if args.resume:
-        model = ScoreSDEGenerator.from_pretrained(RunFolder(out).link("last"))
-    elif args.init:
-        from graphgen.generate import load_generator
-
-        model = load_generator(args.init)
-        if not isinstance(model, ScoreSDEGenerator):
-            raise ConfigError(f"--init {args.init}: a {type(model).__name__}, not a GDSS (sde) model")
-    else:
+    model = resume_or_init(args, ScoreSDEGenerator, out, "GDSS (sde)")
+    if model is None:
         model_cfg = cfg.model if cfg.dataset in DATASETS else measured_model_config(cfg.model, graphs, vocab)
         model_cfg = dataclasses.replace(model_cfg, dataset=str(cfg.dataset), training={
             k: v for k, v in dataclasses.asdict(cfg.trainer).items() if k in (
