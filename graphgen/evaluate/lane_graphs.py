@@ -411,6 +411,13 @@ def successor_counts(graphs: Sequence[LaneGraphArrays], gap_m: float = GAP_M,
     return both, stored, rule_total
 
 
+def successor_agreement(graphs: Sequence[Data], gap_m: float = GAP_M, angle_deg: float = ANGLE_DEG) -> float:
+    """``successor_agreement`` (F1 of the stored edges against the geometric rule) of ``graphs`` alone; it needs no
+    reference set."""
+    both, stored, rule = successor_counts(_as_arrays(graphs, "generated"), gap_m, angle_deg)
+    return fraction(2 * both, stored + rule)
+
+
 def _set_statistics(graphs: Sequence[LaneGraphArrays], cfg: LaneMetricsConfig) -> dict[str, Any]:
     """Every per-graph quantity of one set, pooled where the metrics pool them."""
     routes = np.array([route_length(lg) for lg in graphs if lg.num_lanes])

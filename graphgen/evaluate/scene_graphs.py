@@ -79,7 +79,14 @@ from torch_geometric.data import Data
 
 from graphgen.data.scene_graphs import CATEGORIES, PREDICATES, sg2im_relations, xywh_to_corners
 from graphgen.evaluate.mmd import mmd2
-from graphgen.evaluate.structured import check_edge_pairs, checked_arrays, edge_pairs, fraction, size_counts, to_numpy
+from graphgen.evaluate.structured import (
+    check_edge_pairs,
+    checked_arrays,
+    edge_pairs,
+    fraction,
+    size_counts,
+    to_numpy,
+)
 
 # DiffuseSG's thresholds: np.linspace(0.05, 0.5, 10)
 IOU_THRESHOLDS: tuple[float, ...] = tuple(np.linspace(0.05, 0.5, 10).tolist())
@@ -372,6 +379,11 @@ def relation_consistency_counts(graphs: Sequence[SceneGraphArrays]) -> tuple[int
             agree += int((rule[sg.edges[:, 0], sg.edges[:, 1]] == sg.predicates).sum())
             total += len(sg.edges)
     return agree, total
+
+
+def relation_consistency(graphs: Sequence[Data], num_classes: int = len(CATEGORIES)) -> float:
+    """``relation_consistency`` of ``graphs`` alone (it needs no reference set); ``nan`` without relations."""
+    return fraction(*relation_consistency_counts(_as_arrays(graphs, "generated", num_classes)))
 
 
 # ---------------------------------------------------------------------------------------------------- evaluator

@@ -245,17 +245,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# model kind -> (writer, drawer, evaluator, metrics printed, metric that needs no reference) of its graphs
+# model kind -> (writer, drawer, evaluator, metrics printed, the metric that needs no reference) of its graphs
 STRUCTURED: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
     "scene_graph": ("graphgen.data.scene_graphs:write_scene_graphs", "graphgen.data.scene_graphs:draw_layouts",
                     "graphgen.evaluate.scene_graphs:evaluate_scene_graphs",
                     ("relation_consistency", "degree_mmd", "node_type_mmd", "edge_type_mmd", "triplet_tv",
-                     "triplet_novelty", "box_f1", "overlap", "alignment"), "relation_consistency"),
+                     "triplet_novelty", "box_f1", "overlap", "alignment"),
+                    "graphgen.evaluate.scene_graphs:relation_consistency"),
     "lane_graph": ("graphgen.data.lane_graphs:write_lane_graphs", "graphgen.data.lane_graphs:draw_lane_graphs",
                    "graphgen.evaluate.lane_graphs:evaluate_lane_graphs",
                    ("successor_agreement", "route_length", "endpoint_gap", "connectivity_fd", "density_fd",
                     "reach_fd", "convenience_fd", "curvature_mmd", "segment_length_mmd", "overlap_rate"),
-                   "successor_agreement"),
+                   "graphgen.evaluate.lane_graphs:successor_agreement"),
 }
 
 
@@ -294,8 +295,8 @@ def _structured_outputs(kind: str, graphs: list, model, args: argparse.Namespace
         except FileNotFoundError as err:
             rows.append(("metrics", f"skipped: {dataset} data not found ({type(err).__name__}); "
                                     "set GRAPHGEN_DATA or --data-dir"))
-    if scores is None:  # evaluating the samples against themselves gives the reference-free metric
-        scores = {own_metric: evaluate(graphs, graphs)[own_metric]}
+    if scores is None:
+        scores = {own_metric.rsplit(":", 1)[1]: _function(own_metric)(graphs)}
     else:
         rows.append(("reference", f"{dataset} test split ({len(test)} graphs)"))
     for key in keys:

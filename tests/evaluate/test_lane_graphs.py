@@ -27,6 +27,7 @@ from graphgen.evaluate.lane_graphs import (
     overlapping_lanes,
     route_length,
     rule_lane_graph,
+    successor_agreement,
     urban_planning_values,
 )
 from graphgen.evaluate.mmd import mmd2
@@ -290,6 +291,7 @@ def test_successor_agreement_hand_computed() -> None:
     assert (out["successor_precision"], out["successor_recall"], out["successor_agreement"]) == \
         pytest.approx((0.5, 0.5, 0.5))
     assert out["successor_agreement_reference"] == pytest.approx(0.5)
+    assert successor_agreement([g]) == pytest.approx(0.5)                   # the same, without a reference set
 
 
 # -------------------------------------------------------------------------------------------- whole evaluator

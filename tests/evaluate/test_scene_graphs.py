@@ -21,6 +21,7 @@ from graphgen.evaluate.scene_graphs import (
     layout_overlap,
     marginal_baseline,
     pairwise_iou,
+    relation_consistency,
     scene_graph_arrays,
 )
 
@@ -251,6 +252,8 @@ def test_relation_consistency_hand_computed() -> None:
     out = evaluate_scene_graphs([g, sg([0])], [g])
     assert out["relation_consistency"] == pytest.approx(0.5)
     assert out["relation_consistency_reference"] == pytest.approx(0.5)
+    assert relation_consistency([g, sg([0])]) == pytest.approx(0.5)          # the same, without a reference set
+    assert math.isnan(relation_consistency([sg([0])]))                        # no relation: undefined
 
 
 # ------------------------------------------------------------------------------------------------ invariances

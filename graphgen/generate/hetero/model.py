@@ -201,11 +201,14 @@ class HeteroDiffusionGenerator(Generator):
         return dx, de
 
     # -- training --------------------------------------------------------------------------------------------------
-    def _noise(self, x: Tensor, e: Tensor, mask: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        nx = torch.randn(x.shape, generator=generator) * mask[..., None]
-        ne = torch.randn(e.shape, generator=generator)
-        if not self.schema.directed:  # one draw per unordered pair
-            ne = ne.triu(1) if ne.dim() == 3 else torch.triu(ne.permute(0, 3, 1, 2), 1).permute(0, 2, 3, 1)
+    def _noise(self, node_shape: torch.Size, edge_shape: torch.Size, mask: Tensor,
+               generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Standard normal noise on real nodes and on ordered pairs of distinct real nodes (one draw per unordered
+        pair when the schema is undirected); the node draw comes first."""
+        nx = torch.randn(node_shape, generator=generator) * mask[..., None]
+        ne = torch.randn(edge_shape, generator=generator)
+        if not self.schema.directed:
+            ne = torch.triu(ne.permute(0, 3, 1, 2), 1).permute(0, 2, 3, 1)
             ne = ne + ne.transpose(1, 2)
         return nx, ne * pair_mask(mask)[..., None]
 
@@ -216,7 +219,7 @@ class HeteroDiffusionGenerator(Generator):
         mask, pm = dense.mask, pair_mask(dense.mask)
         b = x0.shape[0]
         sigma = edm.training_sigmas(b, self.config.edm, generator)
-        nx, ne = self._noise(x0, e0, mask, generator)
+        nx, ne = self._noise(x0.shape, e0.shape, mask, generator)
         x, e = x0 + sigma[:, None, None] * nx, e0 + sigma[:, None, None, None] * ne
         estimate = None
         if self.config.self_condition and bool(torch.rand((), generator=generator) < 0.5):
@@ -347,13 +350,7 @@ class HeteroDiffusionGenerator(Generator):
         s = self.schema
         b, n = len(counts), int(counts.max())
         mask = torch.arange(n)[None, :] < counts[:, None]
-        pm = pair_mask(mask)[..., None]
-        x = torch.randn(b, n, s.node_width, generator=generator) * mask[..., None]
-        e = torch.randn(b, n, n, s.edge_width, generator=generator)
-        if not s.directed:
-            e = torch.triu(e.permute(0, 3, 1, 2), 1).permute(0, 2, 3, 1)
-            e = e + e.transpose(1, 2)
-        e = e * pm
+        x, e = self._noise(torch.Size((b, n, s.node_width)), torch.Size((b, n, n, s.edge_width)), mask, generator)
         state: dict[str, Any] = {"estimate": None}
 
         def denoise(xs: list[Tensor], sigma: float) -> list[Tensor]:
