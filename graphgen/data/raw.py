@@ -20,12 +20,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from graphgen.errors import GraphgenError, InputError
 
-class MissingRawFileError(FileNotFoundError):
+
+class MissingRawFileError(GraphgenError, FileNotFoundError):
     """A raw data file is not on disk; the message names the file, where we looked and where to get it."""
 
 
-class ChecksumMismatchError(ValueError):
+class ChecksumMismatchError(InputError):
     """A raw data file's sha256 differs from the declared one; the message names file, expected and actual hash."""
 
 

@@ -24,6 +24,7 @@ from graphgen.data.datasets.scene_graphs import CocoSceneGraphSpec
 from graphgen.data.datasets.user import UserDataset, accepted_suffixes, file_format, load_user_dataset
 from graphgen.data.molecules import VOCABS
 from graphgen.data.raw import RawFile
+from graphgen.errors import GraphgenError
 
 _GDSS = "https://github.com/harryjo97/GDSS/blob/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
 _GDSS_RAW = "https://raw.githubusercontent.com/harryjo97/GDSS/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
@@ -269,7 +270,7 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(GraphgenError, KeyError):
     """Neither a registered dataset name nor an existing file (a ``KeyError`` whose message prints unquoted)."""
 
     def __str__(self) -> str:

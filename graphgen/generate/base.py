@@ -37,11 +37,12 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from graphgen.errors import InputError
 from graphgen.generate import model_folder  # the package module imports only graphgen.hub: no cycle
 from graphgen.nn.pretrained import PretrainedMixin
 
 
-class SampleOptionError(ValueError):
+class SampleOptionError(InputError):
     """A sampler option that the generator does not take, or a value it cannot use; the message names the valid ones."""
 
 

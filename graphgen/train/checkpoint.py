@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from graphgen.errors import GraphgenError
+
 CHECKPOINTS = "checkpoints"
 OPTIMIZER_NAME = "optimizer.safetensors"
 STATE_NAME = "trainer_state.json"
@@ -51,7 +53,7 @@ def _fault(point: str, step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(GraphgenError, RuntimeError):
     """A run folder that cannot be resumed or written as asked; the message says what was found."""
 
 

@@ -22,12 +22,14 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graphgen.errors import InputError
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file or override that does not fit its dataclass; the message names the key and the valid keys."""
 
 
