@@ -14,6 +14,8 @@ Public functions (all differentiable with respect to every floating-point tensor
   on the fused path in one line: ``conv = graphgen.ops.fuse(conv)``; :func:`unfuse` undoes it.
 
 Reduces are ``"sum" | "mean" | "max" | "min"``; a destination with no incoming edge gets 0 for every reduce (as PyG).
+NaN follows torch (the reference backend): a NaN message makes its destination's sum, mean, max and min NaN.
+Bad arguments raise :class:`graphgen.errors.InputError` (:class:`InputTypeError` for a wrong dtype) naming them.
 Messages are ``"copy"`` (``x_j``), ``"mul"`` (``w_ij * x_j``, ``edge_weight`` ``[E]`` or ``[E, H]``) and ``"add_relu"``
 (``relu(x_j + e_ij)``, the GINE message, ``edge_attr`` shaped like ``x`` per edge). Edge tensors are given in the
 original ``edge_index`` order.
@@ -38,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import operator
 import os
 from types import ModuleType
 from typing import Iterator
@@ -45,11 +48,13 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from ..errors import InputError
 from ._memory import empty_cache
-from .graph import CSRGraph
+from .graph import CSRGraph, InputTypeError
 
-__all__ = ["BACKENDS", "CSRGraph", "MESSAGES", "REDUCES", "available_backends", "edge_attention", "empty_cache",
-           "fuse", "gather_scatter", "get_backend", "scatter", "segment", "segment_softmax", "unfuse", "use_backend"]
+__all__ = ["BACKENDS", "CSRGraph", "InputTypeError", "MESSAGES", "REDUCES", "available_backends", "edge_attention",
+           "empty_cache", "fuse", "gather_scatter", "get_backend", "scatter", "segment", "segment_softmax", "unfuse",
+           "use_backend"]
 
 BACKENDS = ("reference", "cpu", "triton", "torch_scatter")
 MESSAGES = ("copy", "mul", "add_relu")
@@ -63,7 +68,7 @@ _override: list[str] = []
 # ---------------------------------------------------------------------------------------------------------- backends
 def _check_backend_name(name: str) -> str:
     if name not in BACKENDS:
-        raise ValueError(f"unknown graphgen.ops backend {name!r}; choose one of {BACKENDS}")
+        raise InputError(f"unknown graphgen.ops backend {name!r}; choose one of {BACKENDS}")
     return name
 
 
@@ -127,7 +132,7 @@ def _backend_module(device: torch.device, backend: str | None) -> ModuleType:
 # ------------------------------------------------------------------------------------------------- argument checks
 def _check_reduce(reduce: str) -> None:
     if reduce not in REDUCES:
-        raise ValueError(f"reduce={reduce!r} is not supported; choose one of {REDUCES}")
+        raise InputError(f"reduce={reduce!r} is not supported; choose one of {REDUCES}")
 
 
 def _as_heads(x: Tensor, name: str) -> Tensor:
@@ -136,7 +141,59 @@ def _as_heads(x: Tensor, name: str) -> Tensor:
         return x.unsqueeze(1)
     if x.dim() == 3:
         return x
-    raise ValueError(f"{name} must be [N, F] or [N, H, D], got shape {tuple(x.shape)}")
+    raise InputError(f"{name} must be [N, F] or [N, H, D], got shape {tuple(x.shape)}")
+
+
+def _check_tensor(t: object, op: str, name: str, *, floating: bool) -> None:
+    """``t`` is a tensor, of a floating dtype (features) or an integer one (indices)."""
+    if not isinstance(t, Tensor):
+        raise InputTypeError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if floating and not t.dtype.is_floating_point:
+        raise InputTypeError(f"{op}: {name} must be a floating tensor, got {t.dtype}; cast it with .float()")
+    if not floating and (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool):
+        raise InputTypeError(f"{op}: {name} must be an integer tensor, got {t.dtype}; a {t.dtype} index would be "
+                             "truncated: compute it as integers (or round explicitly, then .long())")
+
+
+def _check_graph(graph: object, op: str) -> None:
+    """A :class:`CSRGraph` whose tensors were not edited since it was built (O(1))."""
+    if not isinstance(graph, CSRGraph):
+        raise InputTypeError(f"{op}: graph must be a CSRGraph, got {type(graph).__name__}; build it with "
+                             "graphgen.ops.CSRGraph.from_edge_index(edge_index, num_nodes)")
+    graph.check_unmodified(op)
+
+
+def _check_device(t: Tensor, graph: CSRGraph, op: str, name: str) -> None:
+    if t.device != graph.device:
+        raise InputError(f"{op}: {name} is on {t.device} but the graph on {graph.device}; move one with .to()")
+
+
+def _check_size(value: object, op: str, name: str) -> int:
+    """A row count given as a Python / numpy / one-element tensor integer, >= 0."""
+    try:
+        if isinstance(value, bool):                      # True would silently mean 1
+            raise TypeError
+        size = operator.index(value)
+    except TypeError:
+        raise InputTypeError(f"{op}: {name} must be an integer, got {value!r}") from None
+    if size < 0:
+        raise InputError(f"{op}: {name} must be >= 0, got {size}")
+    return size
+
+
+def _check_index_range(index: Tensor, upper: int | None, op: str) -> int:
+    """One min/max pass over ``index``: every entry in ``[0, upper)``; returns ``upper`` (default ``max + 1``)."""
+    if index.numel() == 0:
+        return 0 if upper is None else upper
+    low, high = (int(v) for v in torch.aminmax(index))
+    if upper is None:
+        upper = max(high + 1, 0)
+    if low >= 0 and high < upper:
+        return upper
+    at = int(((index < 0) | (index >= upper)).nonzero()[0])
+    value = int(index[at])
+    fix = "indices start at 0" if value < 0 else f"pass dim_size > {value}"
+    raise InputError(f"{op}: index[{at}] = {value} is outside [0, dim_size = {upper}); {fix}")
 
 
 # ----------------------------------------------------------------------------------------------------------- scatter
@@ -154,10 +211,15 @@ def scatter(src: Tensor, index: Tensor, dim_size: int | None = None, reduce: str
         ``[dim_size, *]``.
     """
     _check_reduce(reduce)
-    if index.dim() != 1 or index.numel() != src.size(0):
-        raise ValueError(f"scatter: index must be [E] with E = src.size(0) = {src.size(0)}, got {tuple(index.shape)}")
-    if dim_size is None:
-        dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
+    _check_tensor(src, "scatter", "src", floating=True)
+    _check_tensor(index, "scatter", "index", floating=False)
+    if src.dim() == 0 or index.dim() != 1 or index.numel() != src.size(0):
+        raise InputError(f"scatter: index must be [E] with E = src.size(0) = {src.size(0) if src.dim() else '-'} "
+                         f"(src [E, *]), got index {tuple(index.shape)} and src {tuple(src.shape)}")
+    if index.device != src.device:
+        raise InputError(f"scatter: index is on {index.device} but src on {src.device}; move one with .to()")
+    dim_size = _check_index_range(index, None if dim_size is None else _check_size(dim_size, "scatter", "dim_size"),
+                                  "scatter")
     name = get_backend(src.device, backend)
     if name == "reference":
         return _load("reference").scatter(src, index.long(), dim_size, reduce)
@@ -182,12 +244,22 @@ def segment(src: Tensor, indptr: Tensor, reduce: str = "sum", *, backend: str | 
         ``[N, *]``.
     """
     _check_reduce(reduce)
+    _check_tensor(src, "segment", "src", floating=True)
+    _check_tensor(indptr, "segment", "indptr", floating=False)
+    if src.dim() == 0:
+        raise InputError("segment: src must be [E] or [E, *], got a 0-d tensor")
     if indptr.dim() != 1 or indptr.numel() < 1 or int(indptr[0]) != 0 or int(indptr[-1]) != src.size(0):
-        raise ValueError(f"segment: indptr must be [N + 1] from 0 to src.size(0) = {src.size(0)}")
+        ends = f"{int(indptr[0])} .. {int(indptr[-1])}" if indptr.dim() == 1 and indptr.numel() else "no entries"
+        raise InputError(f"segment: indptr must be [N + 1] from 0 to src.size(0) = {src.size(0)}, got shape "
+                         f"{tuple(indptr.shape)} ({ends})")
+    counts = indptr[1:] - indptr[:-1]
+    if counts.numel() > 0 and int(counts.min()) < 0:
+        at = int((counts < 0).nonzero()[0])
+        raise InputError(f"segment: indptr decreases at {at} ({int(indptr[at])} -> {int(indptr[at + 1])}); it must "
+                         "be non-decreasing")
     name = get_backend(src.device, backend)
     if name == "reference":
         return _load("reference").segment(src, indptr.long(), reduce)
-    counts = indptr[1:] - indptr[:-1]
     index = torch.repeat_interleave(torch.arange(counts.numel(), device=src.device), counts)
     return scatter(src, index, counts.numel(), reduce, backend=name)
 
@@ -212,35 +284,39 @@ def gather_scatter(x: Tensor, graph: CSRGraph, *, edge_weight: Tensor | None = N
     """
     _check_reduce(reduce)
     if message not in MESSAGES:
-        raise ValueError(f"message={message!r} is not supported; choose one of {MESSAGES}")
-    if not isinstance(graph, CSRGraph):
-        raise TypeError("gather_scatter: graph must be a CSRGraph; build it with "
-                        "graphgen.ops.CSRGraph.from_edge_index(edge_index, num_nodes)")
+        raise InputError(f"message={message!r} is not supported; choose one of {MESSAGES}")
+    _check_graph(graph, "gather_scatter")
+    _check_tensor(x, "gather_scatter", "x", floating=True)
+    _check_device(x, graph, "gather_scatter", "x")
     x3 = _as_heads(x, "x")
     if x3.size(0) != graph.num_src_nodes:
-        raise ValueError(f"gather_scatter: x has {x3.size(0)} rows but the graph has {graph.num_src_nodes} source "
+        raise InputError(f"gather_scatter: x has {x3.size(0)} rows but the graph has {graph.num_src_nodes} source "
                          "nodes; pass num_nodes to CSRGraph.from_edge_index")
     num_edges, heads = graph.num_edges, x3.size(1)
     w2 = e3 = None
     if message == "mul":
         if edge_weight is None:
-            raise ValueError("gather_scatter: message='mul' needs edge_weight [E] or [E, H]")
+            raise InputError("gather_scatter: message='mul' needs edge_weight [E] or [E, H]")
+        _check_tensor(edge_weight, "gather_scatter", "edge_weight", floating=True)
+        _check_device(edge_weight, graph, "gather_scatter", "edge_weight")
         w2 = edge_weight.unsqueeze(1) if edge_weight.dim() == 1 else edge_weight
         if w2.dim() != 2 or w2.size(0) != num_edges or w2.size(1) not in (1, heads):
-            raise ValueError(f"gather_scatter: edge_weight must be [E] or [E, H] = [{num_edges}, {heads}], "
+            raise InputError(f"gather_scatter: edge_weight must be [E] or [E, H] = [{num_edges}, {heads}], "
                              f"got {tuple(edge_weight.shape)}")
         w2 = w2.expand(num_edges, heads).to(x.dtype)
     elif edge_weight is not None:
-        raise ValueError(f"gather_scatter: edge_weight is only used by message='mul' (got message={message!r})")
+        raise InputError(f"gather_scatter: edge_weight is only used by message='mul' (got message={message!r})")
     if message == "add_relu":
         if edge_attr is None:
-            raise ValueError("gather_scatter: message='add_relu' needs edge_attr shaped like x per edge")
+            raise InputError("gather_scatter: message='add_relu' needs edge_attr shaped like x per edge")
+        _check_tensor(edge_attr, "gather_scatter", "edge_attr", floating=True)
+        _check_device(edge_attr, graph, "gather_scatter", "edge_attr")
         if tuple(edge_attr.shape) != (num_edges,) + tuple(x.shape[1:]):
-            raise ValueError(f"gather_scatter: edge_attr must be {(num_edges,) + tuple(x.shape[1:])} (E + x's "
+            raise InputError(f"gather_scatter: edge_attr must be {(num_edges,) + tuple(x.shape[1:])} (E + x's "
                              f"trailing shape), got {tuple(edge_attr.shape)}; project it to x's width first")
         e3 = _as_heads(edge_attr, "edge_attr").to(x.dtype)
     elif edge_attr is not None:
-        raise ValueError(f"gather_scatter: edge_attr is only used by message='add_relu' (got message={message!r})")
+        raise InputError(f"gather_scatter: edge_attr is only used by message='add_relu' (got message={message!r})")
     out = _backend_module(x.device, backend).gather_scatter(x3, graph, w2, e3, message, reduce)
     return out if x.dim() == 3 else out.squeeze(1)
 
@@ -256,8 +332,11 @@ def segment_softmax(scores: Tensor, graph: CSRGraph, *, backend: str | None = No
     Returns:
         ``alpha`` of the same shape, ``sum_{j -> i} alpha_ij = 1`` for every node with an incoming edge.
     """
-    if scores.size(0) != graph.num_edges or scores.dim() not in (1, 2):
-        raise ValueError(f"segment_softmax: scores must be [E] or [E, H] with E = {graph.num_edges}, "
+    _check_graph(graph, "segment_softmax")
+    _check_tensor(scores, "segment_softmax", "scores", floating=True)
+    _check_device(scores, graph, "segment_softmax", "scores")
+    if scores.dim() not in (1, 2) or scores.size(0) != graph.num_edges:
+        raise InputError(f"segment_softmax: scores must be [E] or [E, H] with E = {graph.num_edges}, "
                          f"got {tuple(scores.shape)}")
     s2 = scores.unsqueeze(1) if scores.dim() == 1 else scores                # [E, H]
     out = _backend_module(scores.device, backend).segment_softmax(s2, graph)
@@ -281,17 +360,27 @@ def edge_attention(q: Tensor, k: Tensor, v: Tensor, graph: CSRGraph, *, edge_bia
     Returns:
         ``[N_dst, H, D]``.
     """
+    _check_graph(graph, "edge_attention")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _check_tensor(t, "edge_attention", name, floating=True)
+        _check_device(t, graph, "edge_attention", name)
+    if not q.dtype == k.dtype == v.dtype:
+        raise InputTypeError(f"edge_attention: q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}; "
+                             "cast them to one")
     if q.dim() != 3 or k.shape != v.shape or k.dim() != 3 or q.shape[1:] != k.shape[1:]:
-        raise ValueError(f"edge_attention: q must be [N_dst, H, D] and k, v [N_src, H, D]; got q {tuple(q.shape)}, "
+        raise InputError(f"edge_attention: q must be [N_dst, H, D] and k, v [N_src, H, D]; got q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
     if q.size(0) != graph.num_dst_nodes or k.size(0) != graph.num_src_nodes:
-        raise ValueError(f"edge_attention: graph has ({graph.num_src_nodes} src, {graph.num_dst_nodes} dst) nodes "
+        raise InputError(f"edge_attention: graph has ({graph.num_src_nodes} src, {graph.num_dst_nodes} dst) nodes "
                          f"but k has {k.size(0)} and q {q.size(0)} rows")
     heads = q.size(1)
     b2 = None
     if edge_bias is not None:
-        if edge_bias.numel() != graph.num_edges * heads or edge_bias.size(0) != graph.num_edges:
-            raise ValueError(f"edge_attention: edge_bias must be [E, H] = [{graph.num_edges}, {heads}], "
+        _check_tensor(edge_bias, "edge_attention", "edge_bias", floating=True)
+        _check_device(edge_bias, graph, "edge_attention", "edge_bias")
+        if edge_bias.dim() == 0 or edge_bias.numel() != graph.num_edges * heads or \
+                edge_bias.size(0) != graph.num_edges:
+            raise InputError(f"edge_attention: edge_bias must be [E, H] = [{graph.num_edges}, {heads}], "
                              f"got {tuple(edge_bias.shape)}")
         b2 = edge_bias.reshape(graph.num_edges, heads).to(q.dtype)
     if scale is None:

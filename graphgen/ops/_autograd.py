@@ -23,6 +23,10 @@ The backward of ``x -> out`` is a forward ``spmm`` over the transposed CSR (``t_
 gradient of every source row is reduced while it is read, so no E x F buffer appears there either (except the
 gradient of an ``[E, F]`` ``edge_attr``, which has that shape by definition). Max/min backward routes each output
 element's gradient to its ``arg`` edge with one ``index_add_`` over ``N x F`` elements.
+
+The kernels index memory with the graph's arrays unchecked, so every forward and backward first checks (O(1)) that
+the graph was not edited in place since it was validated (:meth:`CSRGraph.check_unmodified`): a graph edited
+between forward and backward is refused too.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ class GatherScatter(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels: ModuleType, graph: CSRGraph, x: Tensor, w: Tensor | None, e: Tensor | None,
                 message: str, reduce: str) -> Tensor:
+        graph.check_unmodified("gather_scatter")
         x_, w_, e_ = _c(x), _c(w), _c(e)
         heads, dim = x.size(1), x.size(2)
         flat = message != "mul" and heads > 1          # heads only matter for per-head weights: use one long row
@@ -67,6 +72,7 @@ class GatherScatter(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         kernels, graph, message, reduce = ctx.kernels, ctx.graph, ctx.message, ctx.reduce
+        graph.check_unmodified("gather_scatter backward")
         x, w, e, out, arg, mask = ctx.saved_tensors
         g = grad_out.contiguous()
         heads, dim = g.size(1), g.size(2)
@@ -127,6 +133,7 @@ def _maxmin_backward(graph: CSRGraph, message: str, x: Tensor, w: Tensor | None,
 class SegmentSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels: ModuleType, graph: CSRGraph, s: Tensor) -> Tensor:
+        graph.check_unmodified("segment_softmax")
         p = kernels.softmax_fwd(graph.indptr, graph.perm, _c(s))
         ctx.kernels, ctx.graph = kernels, graph
         ctx.save_for_backward(p)
@@ -136,6 +143,7 @@ class SegmentSoftmax(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_p: Tensor):
         (p,) = ctx.saved_tensors
+        ctx.graph.check_unmodified("segment_softmax backward")
         return None, None, ctx.kernels.softmax_bwd(ctx.graph.indptr, ctx.graph.perm, p, grad_p.contiguous())
 
 
@@ -143,6 +151,7 @@ class EdgeAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels: ModuleType, graph: CSRGraph, q: Tensor, k: Tensor, v: Tensor, b: Tensor | None,
                 scale: float) -> Tensor:
+        graph.check_unmodified("edge_attention")
         q_, k_, v_, b_ = _c(q), _c(k), _c(v), _c(b)
         out, saved = kernels.attn_fwd(graph.indptr, graph.col, graph.perm, q_, k_, v_, b_, scale)
         ctx.kernels, ctx.graph, ctx.scale = kernels, graph, scale
@@ -153,6 +162,7 @@ class EdgeAttention(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         q, k, v, b, out, saved = ctx.saved_tensors
+        ctx.graph.check_unmodified("edge_attention backward")
         need_b = ctx.needs_input_grad[5]
         dq, dk, dv, db = ctx.kernels.attn_bwd(ctx.graph, q, k, v, b, ctx.scale, out, saved, grad_out.contiguous(),
                                               need_b)

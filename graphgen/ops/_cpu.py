@@ -22,8 +22,9 @@ from numba.core import cgutils, types as nb_types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from ..errors import InputError
 from . import _autograd, _memory
-from .graph import CSRGraph
+from .graph import CSRGraph, InputTypeError
 
 _MESSAGE = {"copy": 0, "mul": 1, "add_relu": 2}
 # Below this many scalar updates a kernel runs on one thread: waking a thread pool costs more than the work
@@ -127,6 +128,7 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, ma
     # written in order), which spares the backward pass its random reads of e (see _add_relu_bwd_mask).
     # The message branch sits outside the edge loop: tested per edge, it slowed the copy path on ZINC batches, whose
     # rows are cached and where the loop body is only a few vector adds (benchmarks/results/ops_notes.md).
+    # relu keeps a NaN as torch does: "not (val <= 0)" is true for NaN, where "val > 0" would drop it.
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
     dim = x.shape[1]
@@ -144,7 +146,7 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, ma
                 mr = mask[k]
                 for d in range(dim):
                     val = xr[d] + er[d]
-                    pos = val > zero
+                    pos = not (val <= zero)
                     o[d] += val if pos else zero
                     mr[d] = pos
         elif relu:
@@ -156,7 +158,7 @@ def _spmm_rows(indptr, col, perm, x, e, relu, mean, inv_deg, zero, save_mask, ma
                 er = e[perm[k]]
                 for d in range(dim):
                     val = xr[d] + er[d]
-                    o[d] += val if val > zero else zero
+                    o[d] += zero if val <= zero else val
         else:
             for k in range(start, end):
                 if k + PREFETCH < n_edges:
@@ -199,6 +201,7 @@ def _spmm_mul(indptr, col, perm, x, w, mean, inv_deg, out):  # pragma: no cover 
 
 @_kernel
 def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no cover - compiled
+    # NaN as torch's amax / amin: the first NaN message of a row wins and stays (no later value compares greater)
     n_rows = indptr.shape[0] - 1
     n_edges = col.shape[0]
     heads, dim = x.shape[1], x.shape[2]
@@ -226,7 +229,8 @@ def _spmm_maxmin(indptr, col, perm, x, w, e, msg, sign, out, arg):  # pragma: no
                         val = x[j, h, d] + e[eid, h, d]
                         if val < 0:
                             val = 0.0
-                    if k == start or sign * val > sign * out[i, h, d]:   # first edge wins ties
+                    cur = out[i, h, d]
+                    if k == start or (cur == cur and (val != val or sign * val > sign * cur)):  # first wins ties
                         out[i, h, d] = val
                         arg[i, h, d] = eid
 
@@ -475,10 +479,10 @@ def _dummy(like: Tensor, ndim: int) -> np.ndarray:
 
 def _check(x: Tensor) -> None:
     if x.device.type != "cpu":
-        raise ValueError(f"graphgen.ops backend 'cpu' got a {x.device} tensor; use backend='triton' on CUDA")
+        raise InputError(f"graphgen.ops backend 'cpu' got a {x.device} tensor; use backend='triton' on CUDA")
     if x.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"graphgen.ops backend 'cpu' supports float32/float64, got {x.dtype}; cast with .float() "
-                        "or use backend='reference'")
+        raise InputTypeError(f"graphgen.ops backend 'cpu' supports float32/float64, got {x.dtype}; cast with "
+                             ".float() or use backend='reference'")
 
 
 def spmm(indptr, col, perm, x, w, e, message, reduce, save_mask=False):

@@ -16,7 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import _autograd
-from .graph import CSRGraph
+from .graph import CSRGraph, InputTypeError
 
 _MESSAGE = {"copy": 0, "mul": 1, "add_relu": 2}
 _REDUCE = {"sum": 0, "mean": 1, "max": 2, "min": 3}
@@ -28,6 +28,8 @@ BLOCK_E = 16
 def _spmm_kernel(indptr_ptr, col_ptr, perm_ptr, x_ptr, w_ptr, e_ptr, out_ptr, arg_ptr, H, D,
                  MSG: tl.constexpr, REDUCE: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr):
     # out[i, h, d] = reduce_{k in row i} msg(x[col[k], h, d], w[perm[k], h], e[perm[k], h, d])
+    # NaN as torch: relu keeps it, and the first NaN message of a row is the row's max / min (tl.max, tl.maximum and
+    # comparisons would drop it, so each tile's NaNs are found explicitly).
     i = tl.program_id(0)
     h = tl.program_id(1)
     offs_d = tl.program_id(2) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -55,20 +57,27 @@ def _spmm_kernel(indptr_ptr, col_ptr, perm_ptr, x_ptr, w_ptr, e_ptr, out_ptr, ar
                 tile = tile * wv[:, None]
             else:
                 ev = tl.load(e_ptr + (eid[:, None] * H + h) * D + offs_d[None, :], mask=mask, other=0.0)
-                tile = tl.maximum(tile + ev, 0.0)
+                tile = tile + ev
+                tile = tl.where(tile <= 0.0, 0.0, tile)
         if REDUCE <= 1:
             acc += tl.sum(tile, axis=0)
         else:
+            is_nan = (tile != tile) & mask
+            nan_pos = tl.argmax(is_nan.to(tl.int32), axis=0, tie_break_left=True)    # first NaN of the tile
+            new_nan = (tl.max(is_nan.to(tl.int32), axis=0) > 0) & (acc == acc)      # and the row had none yet
             if REDUCE == 2:
-                tile = tl.where(mask, tile, float("-inf"))
+                tile = tl.where(mask & ~is_nan, tile, float("-inf"))
                 best = tl.max(tile, axis=0)
                 pos = tl.argmax(tile, axis=0, tie_break_left=True)
                 better = best > acc
             else:
-                tile = tl.where(mask, tile, float("inf"))
+                tile = tl.where(mask & ~is_nan, tile, float("inf"))
                 best = tl.min(tile, axis=0)
                 pos = tl.argmin(tile, axis=0, tie_break_left=True)
                 better = best < acc
+            best = tl.where(new_nan, float("nan"), best)
+            pos = tl.where(new_nan, nan_pos, pos)
+            better = better | new_nan
             best_eid = tl.load(perm_ptr + k0 + pos, mask=mask_d, other=0)
             acc = tl.where(better, best, acc)
             arg = tl.where(better, best_eid, arg)
@@ -101,7 +110,7 @@ def _add_relu_bwd_kernel(t_indptr_ptr, t_col_ptr, t_perm_ptr, x_ptr, e_ptr, g_pt
         eid = tl.load(t_perm_ptr + offs_e, mask=mask_e, other=0)
         ev = tl.load(e_ptr + (eid[:, None] * H + h) * D + offs_d[None, :], mask=mask, other=0.0)
         gv = tl.load(g_ptr + (i[:, None] * H + h) * D + offs_d[None, :], mask=mask, other=0.0)
-        gv = tl.where(xv[None, :] + ev > 0, gv, 0.0)
+        gv = tl.where(xv[None, :] + ev <= 0, 0.0, gv)              # relu' as torch's: 1 at NaN
         acc += tl.sum(gv, axis=0)
         if NEED_E:
             tl.store(ge_ptr + (eid[:, None] * H + h) * D + offs_d[None, :], gv, mask=mask)
@@ -291,7 +300,11 @@ def _check(x: Tensor) -> None:
         raise RuntimeError("graphgen.ops backend 'triton' needs CUDA tensors; for CPU tensors set TRITON_INTERPRET=1 "
                            "before importing triton (slow, for testing) or use backend='cpu'")
     if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        raise TypeError(f"graphgen.ops backend 'triton' needs a floating dtype, got {x.dtype}")
+        raise InputTypeError(f"graphgen.ops backend 'triton' needs a floating dtype, got {x.dtype}")
+    if x.dtype == torch.bfloat16 and x.device.type == "cpu":
+        # the interpreter has no bfloat16 arithmetic: 1 + 2 came out as inf (triton 3.9), so refuse, not mislead
+        raise InputTypeError("graphgen.ops backend 'triton' cannot run bfloat16 under TRITON_INTERPRET=1 (the "
+                             "interpreter computes it wrongly); use float16 / float32 or backend='cpu'")
 
 
 def _block_d(dim: int, cap: int | None = 128) -> int:

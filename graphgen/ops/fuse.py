@@ -21,7 +21,8 @@ from torch import Tensor
 from torch_geometric.nn import GCNConv, GINConv, GINEConv, GraphConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 
-from .graph import CSRGraph
+from ..errors import InputError
+from .graph import CSRGraph, InputTypeError
 
 __all__ = ["MESSAGE_OF", "fuse", "unfuse"]
 
@@ -46,9 +47,9 @@ def _message_kind(conv: MessagePassing) -> str:
             return MESSAGE_OF[cls]
     if type(conv).message is MessagePassing.message:      # the default message returns x_j
         return "copy"
-    raise TypeError(f"fuse: {type(conv).__name__} has a custom message(); fusable layers are "
-                    f"{[c.__name__ for c in MESSAGE_OF]} or classes that set graphgen_message = 'copy' | 'mul' | "
-                    "'add_relu'")
+    raise InputTypeError(f"fuse: {type(conv).__name__} has a custom message(); fusable layers are "
+                         f"{[c.__name__ for c in MESSAGE_OF]} or classes that set graphgen_message = 'copy' | 'mul' | "
+                         "'add_relu'")
 
 
 def fuse(conv: MessagePassing, *, backend: str | None = None) -> MessagePassing:
@@ -57,10 +58,10 @@ def fuse(conv: MessagePassing, *, backend: str | None = None) -> MessagePassing:
     Example: ``conv = graphgen.ops.fuse(GINEConv(nn, edge_dim=4))``.
     """
     if not isinstance(conv, MessagePassing):
-        raise TypeError(f"fuse expects a torch_geometric MessagePassing layer, got {type(conv).__name__}")
+        raise InputTypeError(f"fuse expects a torch_geometric MessagePassing layer, got {type(conv).__name__}")
     kind = _message_kind(conv)
     if not isinstance(conv.aggr, str) or conv.aggr not in _AGGR:
-        raise ValueError(f"fuse: {type(conv).__name__}(aggr={conv.aggr!r}) is not fusable; use aggr='sum', 'mean', "
+        raise InputError(f"fuse: {type(conv).__name__}(aggr={conv.aggr!r}) is not fusable; use aggr='sum', 'mean', "
                          "'max' or 'min'")
     if "propagate" in conv.__dict__:                       # already fused: just update the backend
         conv._graphgen_backend = backend
@@ -110,7 +111,7 @@ def _fused_propagate(self: MessagePassing, edge_index: Any, size: tuple[int, int
         if isinstance(self, GINEConv) and lin is not None:
             edge_attr = lin(edge_attr)                     # GINEConv projects edge_attr inside message()
         if edge_attr.size(-1) != x_src.size(-1):
-            raise ValueError(f"fuse: edge_attr width {edge_attr.size(-1)} != node width {x_src.size(-1)}; set "
+            raise InputError(f"fuse: edge_attr width {edge_attr.size(-1)} != node width {x_src.size(-1)}; set "
                              f"edge_dim on {type(self).__name__}")
     out = gather_scatter(x_src, graph, edge_weight=edge_weight, edge_attr=edge_attr, message=kind, reduce=reduce,
                          backend=self._graphgen_backend)

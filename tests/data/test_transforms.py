@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from graphgen.data.transforms import AddLapPE, AddRRWP, AddRWSE, apply_many, random_walk_matrix
+from graphgen.errors import InputError
 
 
 def undirected(edges: list[tuple[int, int]], n: int) -> Data:
@@ -120,3 +121,40 @@ def test_bad_arguments_name_the_fix():
         AddLapPE(0)
     with pytest.raises(ValueError, match="steps"):
         AddRWSE(0)
+
+
+# issue 22: torch indexing wrapped a negative edge id onto the last node (edge 0 -> -1 became 0 -> 2 on 3 nodes), so the
+# encodings were silently those of another graph; a too large id was a bare IndexError naming no field
+TRANSFORMS = [AddLapPE(2), AddRWSE(3), AddRRWP(3), AddRRWP(3, full=False)]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+@pytest.mark.parametrize("edges, words", [
+    ([[0, 1], [-1, 0]], r"edge_index\[1, 0\] = -1 is not a node id in \[0, num_nodes = 3\)"),
+    ([[0, 3], [1, 0]], r"edge_index\[0, 1\] = 3 is not a node id in \[0, num_nodes = 3\)"),
+], ids=["negative", "too_large"])
+def test_out_of_range_edge_ids_are_rejected(transform, edges, words):
+    with pytest.raises(InputError, match=words):
+        transform(Data(edge_index=torch.tensor(edges), num_nodes=3))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+def test_malformed_edge_index_names_the_field(transform):
+    with pytest.raises(InputError, match="edge_index must hold integer node ids, got torch.float32"):
+        transform(Data(edge_index=torch.tensor([[0.0, 1.0], [1.0, 0.0]]), num_nodes=2))
+    with pytest.raises(InputError, match=r"edge_index must be \[2, E\], got shape \(4,\)"):
+        transform(Data(edge_index=torch.tensor([0, 1, 1, 0]), num_nodes=2))
+    with pytest.raises(InputError, match="num_nodes = -2 is negative"):
+        transform(Data(edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=-2))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+def test_apply_many_names_the_bad_graph(transform):
+    graphs = [path(3), path(2), Data(edge_index=torch.tensor([[0], [-1]]), num_nodes=2)]
+    with pytest.raises(InputError, match=r"apply_many: graph 2 .*edge_index\[1, 0\] = -1"):
+        apply_many(transform, graphs, chunk=2)
+
+
+def test_random_walk_matrix_rejects_negative_ids():
+    with pytest.raises(InputError, match=r"random_walk_matrix: data.edge_index\[0, 0\] = -3"):
+        random_walk_matrix(torch.tensor([[-3], [0]]), 3)
