@@ -19,6 +19,18 @@ Choices and deviations from DiffuseSG (Xu et al.) and EDM:
   REFERENCE.md).
 - Padded nodes are never noised or read: the network masks them and the loss ignores them. An undirected schema
   uses symmetric edge noise and symmetrises the denoised edge codes.
+- ``endpoint_features`` (lane graphs; ours): with a Bézier polyline attribute the edge input of every ordered pair
+  (i, j) also holds the geometry a successor edge depends on (:func:`endpoint_pair_features`: the end-to-start
+  offset in units of 2 m, squashed, and the cosine between the end heading of i and the start heading of j), read once from the noisy codes
+  (scaled by ``c_in``) and once from the self-conditioning estimate (zeros when there is none). A generic edge
+  embedding of two node vectors must otherwise learn to subtract coordinates at metre precision.
+- ``schedule="nodes_then_edges"`` (lane graphs; ours): nodes and edges get their own noise levels. Sampling first
+  integrates the node codes from ``sigma_max`` to 0 with the edges held at pure noise (``sigma_max``), then the
+  edge codes with the nodes held clean (``sigma_min``); training draws, with probability 1/2 each, ``(sigma_x ~
+  log-normal, sigma_e = sigma_max)`` or ``(sigma_x = sigma_min, sigma_e ~ log-normal)``, and the network reads both
+  levels (two noise embeddings, summed). Reason: with one shared level a 0/1 edge is settled near ``sigma ~ 0.5``,
+  when lane ends are still ~16 m uncertain, so edges were drawn between lanes that end up far apart. ``"joint"``
+  (default) is DiffuseSG's single level. Heun then costs ``2 (2K - 1)`` evaluations.
 - Completion (``complete=``, scene-graph inpainting): known node attributes and known edges are replaced after
   every sampler step by their clean codes noised to the new noise level (replacement method, Song et al. 2021),
   and set exactly at the end.
@@ -47,6 +59,7 @@ from graphgen.generate.hetero.schema import (
 
 KINDS = ("graph", "scene_graph", "lane_graph")
 SAMPLE_OPTIONS = ["steps", "sampler", "churn", "complete", "num_nodes"]
+SCHEDULES = ("joint", "nodes_then_edges")
 
 
 @dataclasses.dataclass
@@ -78,12 +91,16 @@ class HeteroDiffusionConfig:
     self_condition: bool = True
     edge_loss_weight: float = 1.0
     giou_weight: float = 0.0
+    endpoint_features: bool = False    # pair geometry of a Bézier polyline attribute in the edge input (lane graphs)
+    schedule: str = "joint"            # joint | nodes_then_edges (see the module docstring)
     sample_batch_size: int = 64
     training: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 class NoiseEmbedding(nn.Module):
@@ -119,6 +136,23 @@ def generalized_iou(a: Tensor, b: Tensor, eps: float = 1e-7) -> Tensor:
     return inter / (union + eps) - (hull - union) / (hull + eps)
 
 
+ENDPOINT_FEATURES = 5
+
+
+def endpoint_pair_features(control: Tensor, scale: float) -> Tensor:
+    """Polyline control points [B, N, K, 2] (code units) -> [B, N, N, 5] bounded features of the ordered pairs (i, j)
+    with ``d = (end(i) - start(j)) / scale``: ``tanh(d)`` (2), ``exp(-|d|)``, ``exp(-|d| / 8)``, and the cosine
+    between the end tangent of i and the start tangent of j (0 where a tangent has zero length). Bounded, because
+    at high noise the distances are large and would swamp the other edge inputs."""
+    start, end = control[:, :, 0], control[:, :, -1]
+    diff = (end[:, :, None] - start[:, None, :]) / scale
+    length = diff.norm(dim=-1, keepdim=True)
+    t_end = torch.nn.functional.normalize(control[:, :, -1] - control[:, :, -2], dim=-1, eps=1e-6)
+    t_start = torch.nn.functional.normalize(control[:, :, 1] - control[:, :, 0], dim=-1, eps=1e-6)
+    cos = (t_end[:, :, None] * t_start[:, None, :]).sum(-1, keepdim=True)
+    return torch.cat([diff.tanh(), torch.exp(-length), torch.exp(-length / 8), cos], dim=-1)
+
+
 class HeteroDiffusionGenerator(Generator):
     """Joint EDM diffusion over a :class:`GraphSchema` (see the module docstring).
 
@@ -141,9 +175,19 @@ class HeteroDiffusionGenerator(Generator):
             raise ValueError("giou_weight needs a box attribute in the schema (Attribute(..., box=True))")
         f, c = schema.node_width, schema.edge_width
         factor = 2 if config.self_condition else 1
+        self._polyline = None
+        if config.endpoint_features:
+            polylines = [(a, s) for a, s in schema.node_slices() if a.bezier]
+            if not polylines:
+                raise ValueError("endpoint_features needs a polyline attribute coded by Bézier control points "
+                                 "(Attribute(..., shape=[P, 2], bezier=d))")
+            self._polyline = polylines[0]
+        pair_in = factor * ENDPOINT_FEATURES if config.endpoint_features else 0
         self.noise_embedding = NoiseEmbedding(d.cond_dim)
+        # the edges' own noise level (schedule "nodes_then_edges"), added to the nodes' embedding
+        self.edge_noise_embedding = NoiseEmbedding(d.cond_dim) if config.schedule != "joint" else None
         self.network = DenseGraphTransformer(
-            factor * f, factor * c, f, c, hidden=d.hidden, edge_hidden=d.edge_hidden, layers=d.layers, heads=d.heads,
+            factor * f, factor * c + pair_in, f, c, hidden=d.hidden, edge_hidden=d.edge_hidden, layers=d.layers, heads=d.heads,
             cond_dim=d.cond_dim, ff_mult=d.ff_mult, dropout=d.dropout)
         # P(number of nodes = n), n = 0..max_nodes; measured on the training set by set_node_distribution()
         self.register_buffer("node_count_probs", torch.zeros(schema.max_nodes + 1))
@@ -154,6 +198,8 @@ class HeteroDiffusionGenerator(Generator):
 
     def reset_parameters(self) -> None:
         self.noise_embedding.reset_parameters()
+        if self.edge_noise_embedding is not None:
+            self.edge_noise_embedding.reset_parameters()
         self.network.reset_parameters()
 
     def __repr__(self) -> str:
@@ -180,25 +226,49 @@ class HeteroDiffusionGenerator(Generator):
 
     # -- the denoiser ----------------------------------------------------------------------------------------------
     def denoise(self, x: Tensor, e: Tensor, sigma: Tensor, mask: Tensor,
-                estimate: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+                estimate: tuple[Tensor, Tensor] | None = None,
+                sigma_edges: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``D(x, e; sigma)``: denoised node codes [B, N, F] and edge codes [B, N, N, C].
 
         Args:
             x, e: noisy codes; sigma: float [B] noise levels; mask: bool [B, N] real nodes.
             estimate: the self-conditioning input (previous clean estimate); ``None``: zeros.
+            sigma_edges: float [B], the edges' own noise levels (schedule "nodes_then_edges"; default ``sigma``).
         """
-        c_skip, c_out, c_in, c_noise = edm.preconditioning(sigma.float(), self.config.edm.sigma_data)
+        sd = self.config.edm.sigma_data
+        c_skip, c_out, c_in, c_noise = edm.preconditioning(sigma.float(), sd)
+        e_skip, e_out, e_in, e_noise = (edm.preconditioning(sigma_edges.float(), sd) if sigma_edges is not None
+                                        else (c_skip, c_out, c_in, c_noise))
+        cond = self.noise_embedding(c_noise)
+        if self.edge_noise_embedding is not None:
+            cond = cond + self.edge_noise_embedding(e_noise)
         pm = pair_mask(mask)[..., None].to(x.dtype)
-        xin, ein = c_in[:, None, None] * x, c_in[:, None, None, None] * e
+        xin, ein = c_in[:, None, None] * x, e_in[:, None, None, None] * e
         if self.config.self_condition:
             est_x, est_e = estimate if estimate is not None else (torch.zeros_like(x), torch.zeros_like(e))
             xin, ein = torch.cat([xin, est_x], -1), torch.cat([ein, est_e], -1)
-        fx, fe = self.network(xin, ein * pm, mask, self.noise_embedding(c_noise))
+        if self._polyline is not None:
+            ein = torch.cat([ein, *self._endpoint_features(c_in[:, None, None] * x, estimate)], -1)
+        fx, fe = self.network(xin, ein * pm, mask, cond)
         dx = (c_skip[:, None, None] * x + c_out[:, None, None] * fx) * mask[..., None]
-        de = (c_skip[:, None, None, None] * e + c_out[:, None, None, None] * fe) * pm
+        de = (e_skip[:, None, None, None] * e + e_out[:, None, None, None] * fe) * pm
         if not self.schema.directed:
             de = (de + de.transpose(1, 2)) / 2
         return dx, de
+
+    def _endpoint_features(self, x_scaled: Tensor, estimate: tuple[Tensor, Tensor] | None) -> list[Tensor]:
+        attr, sl = self._polyline
+        # 2 m in code units: the successor rule's gap is 1.5 m
+        scale = 2 * 2.0 / (attr.high - attr.low)
+        k = attr.bezier + 1
+
+        def features(codes: Tensor) -> Tensor:
+            return endpoint_pair_features(codes[..., sl].reshape(*codes.shape[:2], k, -1), scale)
+        out = [features(x_scaled)]
+        if self.config.self_condition:
+            out.append(features(estimate[0]) if estimate is not None
+                       else x_scaled.new_zeros(*x_scaled.shape[:2], x_scaled.shape[1], ENDPOINT_FEATURES))
+        return out
 
     # -- training --------------------------------------------------------------------------------------------------
     def _noise(self, node_shape: torch.Size, edge_shape: torch.Size, mask: Tensor,
@@ -219,18 +289,30 @@ class HeteroDiffusionGenerator(Generator):
         mask, pm = dense.mask, pair_mask(dense.mask)
         b = x0.shape[0]
         sigma = edm.training_sigmas(b, self.config.edm, generator)
+        sigma_e = None
+        node_mask, edge_mask = mask, pm  # the entries each loss averages over
+        if self.config.schedule == "nodes_then_edges":
+            # per graph: the node phase (nodes noisy, edges pure noise; only the node loss) or the edge phase
+            # (nodes clean, edges noisy; only the edge loss)
+            cfg = self.config.edm
+            nodes_phase = torch.rand(b, generator=generator) < 0.5
+            sigma, sigma_e = (torch.where(nodes_phase, sigma, torch.full_like(sigma, cfg.sigma_min)),
+                              torch.where(nodes_phase, torch.full_like(sigma, cfg.sigma_max), sigma))
+            node_mask, edge_mask = mask & nodes_phase[:, None], pm & ~nodes_phase[:, None, None]
+        se = sigma if sigma_e is None else sigma_e
         nx, ne = self._noise(x0.shape, e0.shape, mask, generator)
-        x, e = x0 + sigma[:, None, None] * nx, e0 + sigma[:, None, None, None] * ne
+        x, e = x0 + sigma[:, None, None] * nx, e0 + se[:, None, None, None] * ne
         estimate = None
         if self.config.self_condition and bool(torch.rand((), generator=generator) < 0.5):
             with torch.no_grad():
-                estimate = self.denoise(x, e, sigma, mask)
-        dx, de = self.denoise(x, e, sigma, mask, estimate)
+                estimate = self.denoise(x, e, sigma, mask, sigma_edges=sigma_e)
+        dx, de = self.denoise(x, e, sigma, mask, estimate, sigma_edges=sigma_e)
         w = edm.loss_weight(sigma, self.config.edm.sigma_data)
-        node_err = (w[:, None, None] * (dx - x0) ** 2 * mask[..., None]).sum()
-        edge_err = (w[:, None, None, None] * (de - e0) ** 2 * pm[..., None]).sum()
-        loss_nodes = node_err / (mask.sum().clamp(min=1) * x0.shape[-1])
-        loss_edges = edge_err / (pm.sum().clamp(min=1) * e0.shape[-1])
+        w_e = edm.loss_weight(se, self.config.edm.sigma_data)
+        node_err = (w[:, None, None] * (dx - x0) ** 2 * node_mask[..., None]).sum()
+        edge_err = (w_e[:, None, None, None] * (de - e0) ** 2 * edge_mask[..., None]).sum()
+        loss_nodes = node_err / (node_mask.sum().clamp(min=1) * x0.shape[-1])
+        loss_edges = edge_err / (edge_mask.sum().clamp(min=1) * e0.shape[-1])
         terms = {"loss_nodes": loss_nodes, "loss_edges": loss_edges}
         loss = loss_nodes + self.config.edge_loss_weight * loss_edges
         if self.config.giou_weight:
@@ -369,8 +451,12 @@ class HeteroDiffusionGenerator(Generator):
             noisy_e = e_known + sigma * torch.randn(e_known.shape, generator=generator)
             return [torch.where(known_x, noisy_x, xs[0]), torch.where(known_e[..., None], noisy_e, xs[1])]
 
-        xs = edm.sample_loop(denoise, [x, e], steps, self.config.edm, sampler=sampler, churn=churn,
-                             generator=generator, after_step=replace_known if partial is not None else None)
+        if self.config.schedule == "joint":
+            xs = edm.sample_loop(denoise, [x, e], steps, self.config.edm, sampler=sampler, churn=churn,
+                                 generator=generator, after_step=replace_known if partial is not None else None)
+        else:
+            xs = self._sample_nodes_then_edges(x, e, mask, steps, sampler, churn, generator, callback,
+                                               replace_known if partial is not None else None)
         dense = decode(s, xs[0], xs[1], mask)
         if partial is not None:  # the fixed part, exactly as given (raw values, not decoded codes)
             fixed = to_dense(s, [_fill_unknown(s, partial)], num_nodes=n)
@@ -379,6 +465,48 @@ class HeteroDiffusionGenerator(Generator):
                 dense.nodes[attr.name] = torch.where(keep, fixed.nodes[attr.name], dense.nodes[attr.name])
             dense.edges = torch.where(known_e, fixed.edges, dense.edges)
         return from_dense(s, dense)
+
+
+    def _sample_nodes_then_edges(self, x: Tensor, e: Tensor, mask: Tensor, steps: int, sampler: str, churn: float,
+                                 generator: torch.Generator | None, callback: Callable | None,
+                                 replace_known: Callable | None) -> list[Tensor]:
+        """Schedule "nodes_then_edges": the node codes from ``sigma_max`` to 0 with the edges held at the noise
+        ``sigma_max e``, then the edge codes from that noise to 0 with the nodes held at their result."""
+        cfg, b = self.config.edm, x.shape[0]
+        held_e = e * cfg.sigma_max
+        state: dict[str, Any] = {"estimate": None}
+
+        def evaluated(dx: Tensor, de: Tensor) -> None:
+            if self.config.self_condition:
+                state["estimate"] = (dx, de)
+            if callback is not None:
+                callback({"kind": "evaluation", "num_graphs": b})
+
+        def denoise_nodes(xs: list[Tensor], sigma: float) -> list[Tensor]:
+            dx, de = self.denoise(xs[0], held_e, torch.full((b,), sigma), mask, state["estimate"],
+                                  sigma_edges=torch.full((b,), cfg.sigma_max))
+            evaluated(dx, de)
+            return [dx]
+
+        def nodes_known(xs: list[Tensor], sigma: float) -> list[Tensor]:
+            return replace_known([xs[0], held_e], sigma)[:1]
+
+        (x_done,) = edm.sample_loop(denoise_nodes, [x], steps, cfg, sampler=sampler, churn=churn,
+                                    generator=generator, after_step=nodes_known if replace_known else None)
+        state["estimate"] = None  # training's first pass at a pair of levels has no estimate either
+
+        def denoise_edges(es: list[Tensor], sigma: float) -> list[Tensor]:
+            dx, de = self.denoise(x_done, es[0], torch.full((b,), cfg.sigma_min), mask, state["estimate"],
+                                  sigma_edges=torch.full((b,), sigma))
+            evaluated(dx, de)
+            return [de]
+
+        def edges_known(es: list[Tensor], sigma: float) -> list[Tensor]:
+            return replace_known([x_done, es[0]], sigma)[1:]
+
+        (e_done,) = edm.sample_loop(denoise_edges, [e], steps, cfg, sampler=sampler, churn=churn,
+                                    generator=generator, after_step=edges_known if replace_known else None)
+        return [x_done, e_done]
 
 
 def _fill_unknown(schema: GraphSchema, partial: Data) -> Data:

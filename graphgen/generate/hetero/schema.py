@@ -20,6 +20,11 @@ Graphs move between three forms:
   (``encoding="bits"``, ceil(log2 K) channels, Chen et al. 2023); continuous values are mapped linearly from
   ``[low, high]`` to ``[-1, 1]``. Decoding picks the class whose code is nearest (for one-hot this is the argmax;
   for bits it also maps a bit pattern beyond K-1 to the nearest valid class) and clamps continuous values to range.
+  A polyline attribute (``shape=[P, D]``) with ``bezier=d`` is coded by the ``d + 1`` control points of a Bézier
+  curve of degree ``d`` (``(d + 1) * D`` channels, scaled like the values): encoding fits the curve to the P points
+  (least squares at ``t = i / (P - 1)``, with the first and last control points pinned to the polyline's ends);
+  decoding evaluates the curve and resamples it to P points evenly spaced along its length (the datasets' polylines
+  are evenly spaced). A smooth curve cannot wiggle, and its ends are two of its channels.
 """
 from __future__ import annotations
 
@@ -42,7 +47,8 @@ class Attribute:
     ``name`` is the ``Data`` field; ``labels`` optionally names the classes (written into saved configs so that a
     model can describe its output); ``box`` marks a continuous ``(x_c, y_c, w, h)`` box (enables the GIoU loss);
     ``shape`` is the per-node shape of a continuous field when it is not ``[dim]`` (lane polylines: ``[20, 2]``
-    with ``dim = 40``).
+    with ``dim = 40``); ``bezier`` (> 0) codes such a ``[P, D]`` polyline by Bézier control points of that degree
+    (see the module docstring).
     """
 
     name: str
@@ -55,6 +61,7 @@ class Attribute:
     box: bool = False
     labels: list[str] = field(default_factory=list)
     shape: list[int] = field(default_factory=list)
+    bezier: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -75,6 +82,9 @@ class Attribute:
                 raise ValueError(f"attribute {self.name!r}: a box has dim 4 (x_c, y_c, w, h), got {self.dim}")
             if self.shape and math.prod(self.shape) != self.dim:
                 raise ValueError(f"attribute {self.name!r}: shape {self.shape} does not hold dim={self.dim} values")
+            if self.bezier and not (len(self.shape) == 2 and 1 <= self.bezier < self.shape[0]):
+                raise ValueError(f"attribute {self.name!r}: bezier={self.bezier} needs a polyline shape [P, D] with "
+                                 f"P > bezier, got shape {self.shape}")
 
     @property
     def node_shape(self) -> tuple[int, ...]:
@@ -87,7 +97,7 @@ class Attribute:
     def width(self) -> int:
         """Channels of this attribute's code."""
         if self.kind == "continuous":
-            return self.dim
+            return (self.bezier + 1) * self.shape[1] if self.bezier else self.dim
         return self.classes if self.encoding == "onehot" else max(1, math.ceil(math.log2(self.classes)))
 
     def code_table(self) -> Tensor:
@@ -102,6 +112,8 @@ class Attribute:
         """Raw values ([...] long classes or [..., D] floats) -> codes [..., width] in [-1, 1]."""
         if self.kind == "categorical":
             return self.code_table().to(values.device)[values.long()]
+        if self.bezier:
+            values = fit_bezier(values.float().reshape(*values.shape[:-1], *self.shape), self.bezier).flatten(-2)
         return (values.float() - self.low) / (self.high - self.low) * 2 - 1
 
     def decode(self, codes: Tensor) -> Tensor:
@@ -110,11 +122,57 @@ class Attribute:
             table = self.code_table().to(codes)
             # argmin_k |c - t_k|^2 = argmax_k (c . t_k - |t_k|^2 / 2)
             return (codes @ table.T - 0.5 * (table ** 2).sum(-1)).argmax(-1)
+        if self.bezier:  # control points may lie outside the range; the curve's points are clamped
+            control = self.unscale(codes).reshape(*codes.shape[:-1], self.bezier + 1, self.shape[1])
+            points = evenly_spaced(bezier_points(control, self.shape[0]), self.shape[0])
+            return points.flatten(-2).clamp(self.low, self.high)
         return self.unscale(codes.clamp(-1, 1))
 
     def unscale(self, codes: Tensor) -> Tensor:
         """Continuous codes -> values (no clamping; the GIoU loss differentiates through it)."""
         return (codes + 1) / 2 * (self.high - self.low) + self.low
+
+
+def bernstein_matrix(degree: int, num_points: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """[num_points, degree + 1]: the Bernstein polynomials of ``degree`` at ``t = i / (num_points - 1)``."""
+    t = torch.linspace(0, 1, num_points, dtype=torch.float64)[:, None]
+    k = torch.arange(degree + 1, dtype=torch.float64)
+    binom = torch.tensor([math.comb(degree, int(i)) for i in k], dtype=torch.float64)
+    return (binom * t ** k * (1 - t) ** (degree - k)).to(dtype)
+
+
+def fit_bezier(points: Tensor, degree: int) -> Tensor:
+    """Polylines [..., P, D] -> control points [..., degree + 1, D] of the least-squares Bézier curve through
+    ``t = i / (P - 1)`` whose first and last control points are the polyline's first and last points."""
+    basis = bernstein_matrix(degree, points.shape[-2], torch.float64)
+    ends = torch.stack([points[..., 0, :], points[..., -1, :]], dim=-2).double()
+    # the interior control points solve min || basis_mid @ c - (points - basis_ends @ ends) ||
+    rest = points.double() - basis[:, [0, -1]] @ ends
+    interior = torch.linalg.pinv(basis[:, 1:-1]) @ rest
+    return torch.cat([ends[..., :1, :], interior, ends[..., 1:, :]], dim=-2).to(points.dtype)
+
+
+def bezier_points(control: Tensor, num_points: int) -> Tensor:
+    """Control points [..., d + 1, D] -> curve points [..., num_points, D] at evenly spaced ``t``."""
+    return bernstein_matrix(control.shape[-2] - 1, num_points, control.dtype).to(control.device) @ control
+
+
+def evenly_spaced(points: Tensor, num_points: int, density: int = 4) -> Tensor:
+    """Polylines [..., P, D] -> [..., num_points, D] points evenly spaced along their length (linear interpolation
+    on the polyline refined ``density`` times; a zero-length polyline stays a point)."""
+    p = points.shape[-2]
+    fine = torch.nn.functional.interpolate(
+        points.reshape(-1, p, points.shape[-1]).transpose(1, 2), size=(p - 1) * density + 1, mode="linear",
+        align_corners=True).transpose(1, 2)
+    seg = (fine[:, 1:] - fine[:, :-1]).norm(dim=-1)
+    s = torch.cat([torch.zeros_like(seg[:, :1]), seg.cumsum(-1)], dim=-1)            # arc length at each fine point
+    target = torch.linspace(0, 1, num_points, dtype=s.dtype, device=s.device) * s[:, -1:]
+    hi = torch.searchsorted(s.contiguous(), target.contiguous()).clamp(1, s.shape[-1] - 1)
+    s0, s1 = s.gather(1, hi - 1), s.gather(1, hi)
+    w = ((target - s0) / (s1 - s0).clamp(min=1e-12)).clamp(0, 1)[..., None]
+    idx = hi[..., None].expand(-1, -1, fine.shape[-1])
+    out = torch.lerp(fine.gather(1, idx - 1), fine.gather(1, idx), w)
+    return out.reshape(*points.shape[:-2], num_points, points.shape[-1])
 
 
 @dataclass
@@ -298,14 +356,16 @@ def scene_graph_schema(max_nodes: int = 32, encoding: str = "onehot") -> GraphSc
         directed=True, max_nodes=max_nodes)
 
 
-def lane_graph_schema(max_nodes: int = 50) -> GraphSchema:
+def lane_graph_schema(max_nodes: int = 50, bezier: int = 3) -> GraphSchema:
     """Lane graphs of :mod:`graphgen.data.lane_graphs`: a polyline per lane (metres in the ego frame, mapped from the
-    crop ``[-CROP_HALF, CROP_HALF]`` to [-1, 1]) and directed successor edges."""
+    crop ``[-CROP_HALF, CROP_HALF]`` to [-1, 1]) and directed successor edges. ``bezier``: the polyline's code is
+    the control points of a Bézier curve of this degree (0: the 20 points themselves). A cubic fits the real lanes
+    to 4 cm on average (lanes' test split; ``benchmarks/results/lane_graphs.md``)."""
     from graphgen.data.lane_graphs import CROP_HALF, POINTS_PER_LANE
 
     return GraphSchema(
         nodes=[Attribute("pos", "continuous", dim=2 * POINTS_PER_LANE, shape=[POINTS_PER_LANE, 2], low=-CROP_HALF,
-                         high=CROP_HALF)],
+                         high=CROP_HALF, bezier=bezier)],
         edge=Attribute("", "categorical", classes=2, labels=["none", "successor"]), directed=True, max_nodes=max_nodes)
 
 
