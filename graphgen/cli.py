@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command name -> (module holding ``add_arguments(parser)`` and ``run(args)``, one-line help)
@@ -30,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_passive_openmp() -> None:
+    """Make idle OpenMP threads sleep instead of spinning, unless the user's environment says otherwise.
+
+    With the default (spinning) policy a 2-thread torch pool on a 2-core machine that has other work running was
+    4-9x slower in GDSS sampling (benchmarks/results/startup.md). OpenMP reads the variable once, when torch loads
+    it, so this runs before any command module imports torch (no effect if torch is already imported).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -37,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help / the usage error and exits
         return 2
     name = argv[0]
+    use_passive_openmp()
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"graphgen {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
