@@ -2,7 +2,9 @@
 
 Each sub-command's arguments and behaviour live beside the code they drive, in a ``commands.py`` module of that
 room (``graphgen/data/commands.py``, ``graphgen/evaluate/commands.py``, ...). This file lists them explicitly; it
-imports a room only when its command runs, so ``graphgen --help`` stays fast.
+imports a room only when its command runs, so ``graphgen --help`` stays fast. An error graphgen raises on purpose
+(:class:`graphgen.errors.GraphgenError`) ends the command with its one-line message and exit code 2; ``--debug``
+shows its traceback instead.
 """
 from __future__ import annotations
 
@@ -48,12 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help / the usage error and exits
         return 2
     name = argv[0]
+    debug = "--debug" in argv[1:]  # show the traceback of a graphgen error instead of its one-line message
     use_passive_openmp()
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"graphgen {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    args = cmd_parser.parse_args([a for a in argv[1:] if a != "--debug"])
+    from graphgen.errors import GraphgenError
+
+    try:
+        return int(module.run(args) or 0)
+    except GraphgenError as err:  # bad input: one line naming the problem, exit code 2 (as argparse's usage errors)
+        if debug:
+            raise
+        print(f"graphgen {name}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

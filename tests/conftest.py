@@ -1,11 +1,33 @@
-"""Shared test fixtures. Tests that need the real datasets read them from ``GRAPHGEN_DATA``
-(CI sets it to ``../shared/data``); they are skipped with a message when it is not set."""
+"""Shared test fixtures and the test environment. Tests that need the real datasets read them from
+``GRAPHGEN_DATA`` (the README's test command and ``.ci/run`` set it to ``../shared/data``); they are skipped with a
+message when it is not set.
+
+The environment below is set here, before any test module imports torch, numba or triton, so that the README's
+command and ``.ci/run`` (which runs that command) collect and run the same tests. ``setdefault``: a value exported
+in the shell wins.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
+
+# Nothing above imports numpy, torch, numba or triton (pytest and its hypothesis plugin do not either), so these
+# values are in place before any library reads them.
+TEST_ENVIRONMENT = {
+    # the Triton kernels run on CPU tensors (the interpreter), so their tests run instead of being skipped; Triton
+    # reads it when the kernels are defined, i.e. when graphgen.ops._triton is first imported
+    "TRITON_INTERPRET": "1",
+    # one thread per pool: the OpenMP, numba and BLAS pools would otherwise each start one thread per core and
+    # oversubscribe a 2-core machine (read when each library starts its pool)
+    "OMP_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+for _name, _value in TEST_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,9 @@
-"""The command-line entry point: OpenMP's wait policy is set before torch loads, unless the user set it."""
+"""The command-line entry point: OpenMP's wait policy is set before torch loads unless the user set it; a graphgen
+error ends a command with one line and exit code 2."""
 import subprocess
 import sys
+
+import pytest
 
 _PROBE = ("import os, graphgen.cli as c\n"
           "try:\n    c.main(['data', '--help'])\nexcept SystemExit:\n    pass\n"
@@ -26,3 +29,19 @@ def test_cli_does_not_import_torch_before_setting_the_policy():
     out = subprocess.run([sys.executable, "-c", "import sys, graphgen.cli; print('torch' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_a_graphgen_error_ends_the_command_with_one_line_and_exit_code_2(monkeypatch, capsys):
+    import graphgen.cli as cli
+    import graphgen.data.commands as commands
+    from graphgen.errors import CorruptFileError
+
+    def broken(args):
+        raise CorruptFileError("cache /tmp/x/manifest.json: sha256 differs; run graphgen data prepare x --rebuild")
+    monkeypatch.setattr(commands, "run", broken)
+    assert cli.main(["data", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "graphgen data: cache /tmp/x/manifest.json: sha256 differs; run graphgen data prepare x " \
+                          "--rebuild"
+    with pytest.raises(CorruptFileError):
+        cli.main(["data", "list", "--debug"])

@@ -30,6 +30,18 @@ Decision: the comparison ignores stereochemistry (and isotopes): :func:`canonica
 SMILES with ``isomericSmiles=False``. The graph stores no chirality or double-bond geometry, so QM9 ``SMILES1`` and
 ZINC stereo centres cannot survive it; this matches how the GDSS / DiGress / MOSES protocols compare molecules.
 
+Limits (inputs outside them raise :class:`~graphgen.errors.InputError` naming the item, atom and field):
+
+- At most :data:`MAX_ATOMS` (5,000) atoms per molecule, checked before RDKit sanitizes or writes it. RDKit's SMILES
+  writer walks the molecule depth-first with one C++ recursion level per atom on the path (about 400 bytes of stack
+  each, measured): a 20,000-atom chain overflows the default 8 MiB stack and kills the process with SIGSEGV; 5,000
+  atoms need about 2 MiB. RDKit's ring perception during sanitization also needs memory quadratic in a ring's size
+  (a single ring of 5,000 atoms: 0.75 GB; of 30,000: more than 20 GB), so the limit is checked on the unsanitized
+  parse. The largest molecules of QM9, ZINC250k and MOSES have 9, 38 and 27 heavy atoms.
+- ``charge`` values must be formal charges the vocabulary lists (``vocab.charges``, which lie within
+  ``+-``:data:`MAX_ABS_CHARGE`); ``num_hs`` values must be ``-1`` or ``0..``:data:`MAX_NUM_HS`. Values as large as
+  ``2**31`` would otherwise overflow RDKit's ``int`` arguments.
+
 Speed: :func:`smiles_to_arrays` returns plain numpy arrays (no torch objects) for bulk preprocessing and
 :func:`arrays_to_mol` inverts it; bonds come from one RDKit call (``GetAdjacencyMatrix``), atoms from one short loop.
 ``benchmarks/mol_roundtrip.py`` prints CPU microseconds per molecule next to RDKit parsing alone and PyG's
@@ -45,6 +57,8 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Data
 
+from graphgen.errors import InputError
+
 KEKULE_BONDS: tuple[str, ...] = ("SINGLE", "DOUBLE", "TRIPLE")
 
 _PERIODIC_TABLE = Chem.GetPeriodicTable()
@@ -58,6 +72,18 @@ _NAME_TO_RDKIT = {
 }
 # any bond that is not single, double, triple or aromatic (dative, zero-order, ...)
 _EXOTIC_BOND = Chem.MolFromSmarts("*!-;!=;!#;!:*")
+# an aromatic bond; after Kekulize only one outside a ring is left (SMILES 'C:C'), which RDKit cannot kekulize
+_AROMATIC_BOND = Chem.MolFromSmarts("*:*")
+
+# Largest molecule graphgen converts, builds or writes as SMILES (reasons in the module docstring: RDKit's SMILES
+# writer recurses once per atom and overflows the stack near 20,000 atoms; ring perception is quadratic in memory).
+MAX_ATOMS = 5_000
+# Widest formal charge a vocabulary may list; the user-file importer reads charges up to this bound as well.
+MAX_ABS_CHARGE = 8
+# Most hydrogens ``num_hs`` may pin on one atom: no element has a valence above 8 (osmium in OsO4).
+MAX_NUM_HS = 8
+# Characters of a SMILES quoted in an error message (a 20,000-atom SMILES would make a 20,000-character line).
+_QUOTE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -69,8 +95,9 @@ class MoleculeVocab:
         atoms: element symbols; the position is the atom type stored in ``Data.x``.
         bonds: bond type names; the position is the bond type stored in ``Data.edge_attr``. Kekulized
             vocabularies use ``("SINGLE", "DOUBLE", "TRIPLE")``; :meth:`with_aromatic` appends ``"AROMATIC"``.
-        charges: the formal charges that occur in the dataset (``Data.charge`` holds the value itself).
-            A molecule with another charge raises ``ValueError`` in :func:`mol_to_data`.
+        charges: the formal charges that occur in the dataset (``Data.charge`` holds the value itself), each
+            within ``+-MAX_ABS_CHARGE``. A molecule with another charge raises ``InputError`` (a ``ValueError``)
+            in :func:`mol_to_data` and in :func:`data_to_mol`.
     """
 
     name: str
@@ -85,12 +112,16 @@ class MoleculeVocab:
             except RuntimeError:  # RDKit raises on unknown symbols
                 ok = False
             if not ok:
-                raise ValueError(f"MoleculeVocab {self.name!r}: {symbol!r} is not an element symbol")
+                raise InputError(f"MoleculeVocab {self.name!r}: {symbol!r} is not an element symbol")
         unknown = [b for b in self.bonds if b not in _NAME_TO_RDKIT]
         if unknown:
-            raise ValueError(f"MoleculeVocab {self.name!r}: unknown bond names {unknown}; use {sorted(_NAME_TO_RDKIT)}")
+            raise InputError(f"MoleculeVocab {self.name!r}: unknown bond names {unknown}; use {sorted(_NAME_TO_RDKIT)}")
         if len(set(self.atoms)) != len(self.atoms):
-            raise ValueError(f"MoleculeVocab {self.name!r}: duplicate atoms in {self.atoms}")
+            raise InputError(f"MoleculeVocab {self.name!r}: duplicate atoms in {self.atoms}")
+        implausible = [q for q in self.charges if not -MAX_ABS_CHARGE <= q <= MAX_ABS_CHARGE]
+        if implausible:
+            raise InputError(f"MoleculeVocab {self.name!r}: formal charges {implausible} outside "
+                             f"-{MAX_ABS_CHARGE}..{MAX_ABS_CHARGE}; list only charges a molecule can carry")
 
     @property
     def num_atom_types(self) -> int:
@@ -136,13 +167,13 @@ class MoleculeVocab:
         valid = ("name", "atoms", "bonds", "charges")
         unknown = sorted(set(d) - set(valid))
         if unknown:
-            raise ValueError(f"unknown MoleculeVocab key(s) {unknown}; valid keys: {list(valid)}")
+            raise InputError(f"unknown MoleculeVocab key(s) {unknown}; valid keys: {list(valid)}")
         missing = [k for k in ("name", "atoms") if k not in d]
         if missing:
-            raise ValueError(f"MoleculeVocab dict lacks {missing}; expected keys {list(valid)} (see to_dict())")
+            raise InputError(f"MoleculeVocab dict lacks {missing}; expected keys {list(valid)} (see to_dict())")
         for key in ("atoms", "bonds", "charges"):
             if key in d and not isinstance(d[key], (list, tuple)):
-                raise ValueError(f"MoleculeVocab dict: {key!r} must be a list, got {d[key]!r}")
+                raise InputError(f"MoleculeVocab dict: {key!r} must be a list, got {d[key]!r}")
         kwargs: dict[str, object] = {"name": str(d["name"]), "atoms": tuple(str(a) for a in d["atoms"])}
         if "bonds" in d:
             kwargs["bonds"] = tuple(str(b) for b in d["bonds"])
@@ -184,7 +215,7 @@ def resolve_vocab(value: str | dict | MoleculeVocab) -> MoleculeVocab:
         base = value[:-len("_aromatic")] if value.endswith("_aromatic") else None
         if base in VOCABS:
             return VOCABS[base].with_aromatic()
-        raise ValueError(f"unknown molecule vocabulary {value!r}; known: {', '.join(VOCABS)} (or '<name>_aromatic'), "
+        raise InputError(f"unknown molecule vocabulary {value!r}; known: {', '.join(VOCABS)} (or '<name>_aromatic'), "
                          f"or a dict with keys name/atoms/bonds/charges (MoleculeVocab.to_dict())")
     raise TypeError(f"vocab must be a VOCABS name, a dict or a MoleculeVocab, got {type(value).__name__} {value!r}")
 
@@ -220,46 +251,103 @@ def _tables(vocab: MoleculeVocab) -> tuple[np.ndarray, np.ndarray]:
     return hit
 
 
+def _quote(smiles: str) -> str:
+    """``repr`` of a SMILES for an error message, shortened to its first characters."""
+    if len(smiles) <= _QUOTE_CHARS:
+        return repr(smiles)
+    return f"{smiles[:_QUOTE_CHARS]!r}... ({len(smiles)} characters)"
+
+
+def _describe(mol: Chem.Mol) -> str:
+    """A molecule for an error message: its (shortened) SMILES, or its size when RDKit cannot write one."""
+    if mol.GetNumAtoms() > MAX_ATOMS:  # never hand RDKit's recursive writer a molecule above the limit
+        return f"molecule with {mol.GetNumAtoms()} atoms"
+    try:
+        return _quote(Chem.MolToSmiles(mol))
+    except (RuntimeError, ValueError):  # unsanitized input RDKit cannot write
+        return f"molecule with {mol.GetNumAtoms()} atoms"
+
+
+def check_atom_count(num_atoms: int, what: str) -> None:
+    """Raise :class:`~graphgen.errors.InputError` naming ``what`` when ``num_atoms`` exceeds :data:`MAX_ATOMS`."""
+    if num_atoms > MAX_ATOMS:
+        raise InputError(f"{what} has {num_atoms} atoms, more than graphgen's limit MAX_ATOMS={MAX_ATOMS} (RDKit's "
+                         f"SMILES writer overflows the stack on very large molecules); skip it or split it")
+
+
+def parse_smiles(smiles: str, *, sanitize: bool = True) -> Chem.Mol | None:
+    """``Chem.MolFromSmiles(smiles, sanitize=sanitize)`` (``None`` when RDKit cannot parse it), refusing molecules
+    above :data:`MAX_ATOMS` before RDKit sanitizes them.
+
+    Raises:
+        InputError: ``smiles`` is not a string, or it has more than :data:`MAX_ATOMS` atoms.
+    """
+    if not isinstance(smiles, str):
+        raise InputError(f"a SMILES must be a str, got {type(smiles).__name__} {smiles!r:.80}")
+    # every atom takes at least one character, so only a long string can exceed the limit
+    if len(smiles) > MAX_ATOMS:
+        raw = Chem.MolFromSmiles(smiles, sanitize=False)  # linear time and memory, unlike sanitization
+        if raw is None:
+            return None
+        check_atom_count(raw.GetNumAtoms(), f"SMILES {_quote(smiles)}")
+        if not sanitize:
+            return raw
+    return Chem.MolFromSmiles(smiles, sanitize=sanitize)
+
+
 def _parse(smiles: str) -> Chem.Mol:
-    mol = Chem.MolFromSmiles(smiles)
+    mol = parse_smiles(smiles)
     if mol is None:
-        raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
+        raise InputError(f"RDKit cannot parse SMILES {_quote(smiles)}; fix or drop that SMILES")
     return mol
 
 
 def _unknown_element_error(mol: Chem.Mol, atomic_numbers: np.ndarray, atom_types: np.ndarray,
-                           vocab: MoleculeVocab) -> ValueError:
+                           vocab: MoleculeVocab) -> InputError:
     bad = sorted({_PERIODIC_TABLE.GetElementSymbol(int(z)) for z in atomic_numbers[atom_types < 0]})
-    return ValueError(
+    return InputError(
         f"element(s) {', '.join(bad)} not in vocabulary {vocab.name!r} (atoms {vocab.atoms}) "
-        f"for molecule {Chem.MolToSmiles(mol)!r}; skip the molecule or use a vocabulary that has them")
+        f"for molecule {_describe(mol)}; skip the molecule or use a vocabulary that has them")
 
 
 def mol_to_arrays(mol: Chem.Mol, vocab: MoleculeVocab, *, kekulize: bool = True) -> MoleculeArrays:
     """Graph arrays of an RDKit molecule (the input is not modified).
 
     Args:
-        mol: a sanitized RDKit molecule.
+        mol: a sanitized RDKit molecule with at most :data:`MAX_ATOMS` atoms.
         vocab: dataset vocabulary; every element and charge must be in it.
         kekulize: store single/double/triple bonds (default). ``False`` keeps aromatic bonds as type 3 and needs
             ``vocab.with_aromatic()``.
 
     Raises:
-        ValueError: element or charge outside the vocabulary (the message names both), a bond type other than
-            single/double/triple/aromatic, or a molecule RDKit cannot kekulize.
+        InputError (a ``ValueError``): not a molecule, more than :data:`MAX_ATOMS` atoms, element or charge outside
+            the vocabulary (the message names both), a bond type other than single/double/triple/aromatic, or a
+            molecule RDKit cannot kekulize.
     """
+    if not isinstance(mol, Chem.Mol):
+        raise InputError(f"mol_to_arrays expects an RDKit Chem.Mol, got {type(mol).__name__}; "
+                         f"Chem.MolFromSmiles returns None for a SMILES it cannot parse")
     return _mol_to_arrays(mol, vocab, kekulize=kekulize, owned=False)
 
 
 def _mol_to_arrays(mol: Chem.Mol, vocab: MoleculeVocab, *, kekulize: bool, owned: bool) -> MoleculeArrays:
     """:func:`mol_to_arrays`; ``owned=True`` lets it kekulize ``mol`` in place (no copy) when ``kekulize=True``."""
+    check_atom_count(mol.GetNumAtoms(), "molecule")  # before any RDKit call that could write it as SMILES
     if not kekulize and not vocab.aromatic:
-        raise ValueError(f"kekulize=False needs an aromatic bond type; pass vocab=VOCABS[{vocab.name!r}].with_aromatic()")
+        raise InputError(f"kekulize=False needs an aromatic bond type; "
+                         f"pass vocab=VOCABS[{vocab.name!r}].with_aromatic()")
     kek = mol if (owned and kekulize) else Chem.Mol(mol)
     try:
         Chem.Kekulize(kek, clearAromaticFlags=True)
     except Chem.KekulizeException as err:
-        raise ValueError(f"cannot kekulize {Chem.MolToSmiles(mol)!r}: {err}") from err
+        raise InputError(f"cannot kekulize {_describe(mol)}: {err}") from err
+    if kek.HasSubstructMatch(_AROMATIC_BOND):
+        # kekulized, it would keep an aromatic bond; aromatic, data_to_mol could not rebuild it (aromatic atoms
+        # outside a ring fail sanitization): either way the round trip would break
+        raise InputError(f"molecule {_describe(mol)} has an aromatic bond outside a ring, which RDKit cannot "
+                         f"kekulize; write that bond as single or double")
+    if kekulize:
+        _check_kekule_valences(kek, mol)
     src = kek if kekulize else mol
 
     n = src.GetNumAtoms()
@@ -277,8 +365,8 @@ def _mol_to_arrays(mol: Chem.Mol, vocab: MoleculeVocab, *, kekulize: bool, owned
     if charges.any():
         bad = sorted(set(charges.tolist()) - set(vocab.charges))
         if bad:
-            raise ValueError(f"formal charge(s) {bad} not in vocabulary {vocab.name!r} (charges {vocab.charges}) "
-                             f"for molecule {Chem.MolToSmiles(mol)!r}")
+            raise InputError(f"formal charge(s) {bad} not in vocabulary {vocab.name!r} (charges {vocab.charges}) "
+                             f"for molecule {_describe(mol)}")
 
     if not kekulize:
         # aromatic bonds alone do not say where the hydrogens of [nH], [cH-], ... are: test those atoms too
@@ -307,10 +395,21 @@ def _mol_to_arrays(mol: Chem.Mol, vocab: MoleculeVocab, *, kekulize: bool, owned
     bond_types = bond_lut[np.minimum(codes, 7)]
     if (bond_types < 0).any() or len(row) != 2 * src.GetNumBonds() or _has_unsupported_bond(src):
         kinds = sorted({str(b.GetBondType()) for b in src.GetBonds()})
-        raise ValueError(f"molecule {Chem.MolToSmiles(mol)!r} has bond types {kinds} (kekulize={kekulize}); "
+        raise InputError(f"molecule {_describe(mol)} has bond types {kinds} (kekulize={kekulize}); "
                          f"vocabulary {vocab.name!r} supports {vocab.bonds}")
     edge_index = np.stack([row, col]).astype(np.int64)
     return MoleculeArrays(atom_types, charges, num_hs, edge_index, bond_types)
+
+
+def _check_kekule_valences(kek: Chem.Mol, mol: Chem.Mol) -> None:
+    """RDKit accepts a few aromatic molecules whose Kekule form it then rejects (SMILES ``c1ccn#cc1``: a triple bond
+    inside an aromatic ring gives N a valence of 4 once kekulized); the graph of such a molecule could not be built
+    back into one, so it is refused here rather than stored."""
+    try:
+        kek.UpdatePropertyCache(strict=True)
+    except Chem.AtomValenceException as err:
+        raise InputError(f"molecule {_describe(mol)} breaks RDKit's valence rules once kekulized ({err}); "
+                         f"it cannot be stored as a kekulized graph") from err
 
 
 def _has_unsupported_bond(mol: Chem.Mol) -> bool:
@@ -322,7 +421,8 @@ def smiles_to_arrays(smiles: str, vocab: MoleculeVocab, *, kekulize: bool = True
     """Graph arrays of a SMILES string (fast path for bulk preprocessing; no torch objects).
 
     Returns ``(atom_types, charges, num_hs, edge_index, bond_types)`` as int64 numpy arrays (a :class:`MoleculeArrays`).
-    Raises ``ValueError`` for an unparsable SMILES or an element/charge outside ``vocab``.
+    Raises :class:`~graphgen.errors.InputError` (a ``ValueError``) for a non-string or unparsable SMILES, one with more
+    than :data:`MAX_ATOMS` atoms, or an element/charge outside ``vocab``.
     """
     return _mol_to_arrays(_parse(smiles), vocab, kekulize=kekulize, owned=True)
 
@@ -349,15 +449,25 @@ def smiles_to_data(smiles: str, vocab: MoleculeVocab, *, kekulize: bool = True) 
     return arrays_to_data(smiles_to_arrays(smiles, vocab, kekulize=kekulize))
 
 
-def _as_numpy(value: torch.Tensor | np.ndarray | None, name: str) -> np.ndarray | None:
+def _as_numpy(value: object, name: str) -> np.ndarray | None:
+    """``data.<name>`` as an int64 numpy array (``None`` stays ``None``); anything but integers raises InputError."""
     if value is None:
         return None
     if isinstance(value, torch.Tensor):
-        if value.is_floating_point():
-            raise ValueError(f"data.{name} must hold integer indices, got dtype {value.dtype}; "
+        if value.is_floating_point() or value.is_complex():
+            raise InputError(f"data.{name} must hold integer indices, got dtype {value.dtype}; "
                              f"take .argmax(-1) of one-hot/logit features first")
         value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.int64)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as err:  # ragged lists, unconvertible objects
+        raise InputError(f"data.{name} must be an integer tensor, got {type(value).__name__}: {err}") from err
+    if arr.dtype.kind not in "iu":  # floats would be truncated, bools and objects are not indices
+        raise InputError(f"data.{name} must hold integers, got dtype {arr.dtype}; "
+                         f"take .argmax(-1) of one-hot/logit features first")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise InputError(f"data.{name} holds {arr.max()}, beyond int64; it cannot be an index, charge or count")
+    return arr.astype(np.int64, copy=False)
 
 
 def data_to_mol(data: Data, vocab: MoleculeVocab, *, sanitize: bool = True) -> Chem.Mol:
@@ -367,62 +477,109 @@ def data_to_mol(data: Data, vocab: MoleculeVocab, *, sanitize: bool = True) -> C
     directions with the same type. Hydrogen counts of atoms with ``num_hs == -1`` come from RDKit's valence model.
 
     Args:
-        data: graph with ``x`` long ``[N]``, ``edge_index`` long ``[2, 2M]``, ``edge_attr`` long ``[2M]``.
-        vocab: the vocabulary the indices refer to.
+        data: graph with ``x`` long ``[N]`` (``N <= MAX_ATOMS``), ``edge_index`` long ``[2, 2M]``, ``edge_attr``
+            long ``[2M]``; optional ``charge`` long ``[N]`` with values from ``vocab.charges`` and ``num_hs`` long
+            ``[N]`` with values ``-1`` or ``0..MAX_NUM_HS``.
+        vocab: the vocabulary the indices refer to (a :class:`MoleculeVocab` or a name :func:`resolve_vocab` knows).
         sanitize: run ``Chem.SanitizeMol`` (raises on a valence error). ``False`` returns the unsanitized molecule,
             e.g. for valency correction by the evaluator.
 
     Raises:
-        ValueError: indices out of range, wrong shapes, an edge present in one direction only or with two types,
-            a self loop; RDKit's sanitization errors propagate unchanged when ``sanitize=True``.
+        InputError (a ``ValueError``): a field missing, of the wrong shape or dtype; more than :data:`MAX_ATOMS`
+            atoms; an index out of range, a charge outside ``vocab.charges`` or a hydrogen count outside
+            ``-1, 0..MAX_NUM_HS`` (the message names the field and the first atom or edge); an edge present in one
+            direction only or with two types; a self loop. RDKit's sanitization errors propagate unchanged when
+            ``sanitize=True``.
     """
-    x = _as_numpy(data.x, "x")
+    vocab = resolve_vocab(vocab)
+    x = _as_numpy(getattr(data, "x", None), "x")
     if x is None or x.ndim != 1:
-        raise ValueError(f"data.x must be long [N] atom-type indices, got shape {None if x is None else x.shape}")
+        raise InputError(f"data.x must be long [N] atom-type indices, got shape {None if x is None else x.shape}")
     charge = _as_numpy(getattr(data, "charge", None), "charge")
     num_hs = _as_numpy(getattr(data, "num_hs", None), "num_hs")
-    edge_index = _as_numpy(data.edge_index, "edge_index")
+    edge_index = _as_numpy(getattr(data, "edge_index", None), "edge_index")
     edge_attr = _as_numpy(getattr(data, "edge_attr", None), "edge_attr")
     return _build_mol(x, charge, num_hs, edge_index, edge_attr, vocab, sanitize)
 
 
 def arrays_to_mol(arrays: MoleculeArrays, vocab: MoleculeVocab, *, sanitize: bool = True) -> Chem.Mol:
     """:func:`data_to_mol` for :class:`MoleculeArrays` (the output of :func:`smiles_to_arrays`); same checks."""
-    atom_types, charges, num_hs, edge_index, bond_types = (np.asarray(a, dtype=np.int64) for a in arrays)
+    vocab = resolve_vocab(vocab)
+    fields = ("x", "charge", "num_hs", "edge_index", "edge_attr")  # the Data names the messages use
+    atom_types, charges, num_hs, edge_index, bond_types = (_as_numpy(a, name) for a, name in zip(arrays, fields))
+    if atom_types.ndim != 1:
+        raise InputError(f"data.x must be long [N] atom-type indices, got shape {atom_types.shape}")
     return _build_mol(atom_types, charges, num_hs, edge_index, bond_types, vocab, sanitize)
+
+
+def _first_false(allowed: np.ndarray) -> int | None:
+    """Position of the first False entry of a boolean mask, ``None`` if every entry is True."""
+    bad = np.flatnonzero(~allowed)
+    return int(bad[0]) if bad.size else None
+
+
+def _check_shapes(n: int, charge: np.ndarray | None, num_hs: np.ndarray | None, edge_index: np.ndarray | None,
+                  edge_attr: np.ndarray | None) -> np.ndarray:
+    """Check every field's shape; returns ``edge_attr`` as ``[E]`` (a ``[E, 1]`` column is accepted)."""
+    if edge_index is None or edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise InputError(f"data.edge_index must be long [2, E], got {None if edge_index is None else edge_index.shape}")
+    if edge_attr is None:
+        raise InputError("data.edge_attr (bond type indices into vocab.bonds) is required to build a molecule")
+    if edge_attr.ndim == 2 and edge_attr.shape[1] == 1:
+        edge_attr = edge_attr[:, 0]
+    if edge_attr.shape != (edge_index.shape[1],):
+        raise InputError(f"data.edge_attr must be long [E={edge_index.shape[1]}], got shape {edge_attr.shape}")
+    for name, arr in (("charge", charge), ("num_hs", num_hs)):
+        if arr is not None and arr.shape != (n,):
+            raise InputError(f"data.{name} must be long [N={n}], got shape {arr.shape}")
+    return edge_attr
+
+
+def _check_values(x: np.ndarray, charge: np.ndarray | None, num_hs: np.ndarray | None, edge_index: np.ndarray,
+                  edge_attr: np.ndarray, vocab: MoleculeVocab) -> None:
+    """Check every value's range; the message names the field, the first atom (or edge) and the value."""
+    n = len(x)
+    i = _first_false((x >= 0) & (x < len(vocab.atoms)))
+    if i is not None:
+        raise InputError(f"data.x[{i}] = {x[i]} is not an atom type of vocabulary {vocab.name!r} "
+                         f"(0..{len(vocab.atoms) - 1} for {vocab.atoms})")
+    if charge is not None:
+        i = _first_false(np.isin(charge, np.asarray(vocab.charges, dtype=np.int64)))
+        if i is not None:
+            raise InputError(f"data.charge[{i}] = {charge[i]} (atom {i}) is not a formal charge of vocabulary "
+                             f"{vocab.name!r} (charges {vocab.charges})")
+    if num_hs is not None:
+        i = _first_false((num_hs >= -1) & (num_hs <= MAX_NUM_HS))
+        if i is not None:
+            raise InputError(f"data.num_hs[{i}] = {num_hs[i]} (atom {i}) is not a hydrogen count: use -1 (let RDKit "
+                             f"infer it) or 0..{MAX_NUM_HS}")
+    e = _first_false((edge_attr >= 0) & (edge_attr < len(vocab.bonds)))
+    if e is not None:
+        raise InputError(f"data.edge_attr[{e}] = {edge_attr[e]} is not a bond type of vocabulary {vocab.name!r} "
+                         f"(0..{len(vocab.bonds) - 1} for {vocab.bonds})")
+    if edge_index.size:
+        e = _first_false(((edge_index >= 0) & (edge_index < n)).all(axis=0))
+        if e is not None:
+            raise InputError(f"data.edge_index[:, {e}] = {edge_index[:, e].tolist()} refers to a node outside "
+                             f"0..{n - 1}")
 
 
 def _build_mol(x: np.ndarray, charge: np.ndarray | None, num_hs: np.ndarray | None, edge_index: np.ndarray | None,
                edge_attr: np.ndarray | None, vocab: MoleculeVocab, sanitize: bool) -> Chem.Mol:
     n = len(x)
-    if edge_index is None or edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"data.edge_index must be long [2, E], got {None if edge_index is None else edge_index.shape}")
-    if edge_attr is None:
-        raise ValueError("data.edge_attr (bond type indices into vocab.bonds) is required to build a molecule")
-    if edge_attr.ndim == 2 and edge_attr.shape[1] == 1:
-        edge_attr = edge_attr[:, 0]
-    if edge_attr.shape != (edge_index.shape[1],):
-        raise ValueError(f"data.edge_attr must be long [E={edge_index.shape[1]}], got shape {edge_attr.shape}")
-    for name, arr in (("charge", charge), ("num_hs", num_hs)):
-        if arr is not None and arr.shape != (n,):
-            raise ValueError(f"data.{name} must be long [N={n}], got shape {arr.shape}")
-    if n and (x.min() < 0 or x.max() >= len(vocab.atoms)):
-        raise ValueError(f"data.x has atom types outside 0..{len(vocab.atoms) - 1} of vocabulary {vocab.name!r}")
-    if edge_attr.size and (edge_attr.min() < 0 or edge_attr.max() >= len(vocab.bonds)):
-        raise ValueError(f"data.edge_attr has bond types outside 0..{len(vocab.bonds) - 1} of vocabulary "
-                         f"{vocab.name!r} (bonds {vocab.bonds})")
-    if edge_index.size and (edge_index.min() < 0 or edge_index.max() >= n):
-        raise ValueError(f"data.edge_index refers to nodes outside 0..{n - 1}")
+    check_atom_count(n, "data.x")
+    edge_attr = _check_shapes(n, charge, num_hs, edge_index, edge_attr)
+    _check_values(x, charge, num_hs, edge_index, edge_attr, vocab)
 
     row, col = edge_index
     if (row == col).any():
-        raise ValueError(f"data.edge_index has self loops at nodes {sorted(set(row[row == col].tolist()))}")
+        raise InputError(f"data.edge_index has self loops at nodes {sorted(set(row[row == col].tolist()))[:5]}")
     upper = row < col
     forward = dict(zip(zip(row[upper].tolist(), col[upper].tolist()), edge_attr[upper].tolist()))
     backward = dict(zip(zip(col[~upper].tolist(), row[~upper].tolist()), edge_attr[~upper].tolist()))
     if forward != backward or len(forward) != int(upper.sum()) or len(backward) != int((~upper).sum()):
         diff = sorted(set(forward.items()) ^ set(backward.items()))[:5]
-        raise ValueError(f"data.edge_index/edge_attr must list every bond once in each direction with the same type "
+        raise InputError(f"data.edge_index/edge_attr must list every bond once in each direction with the same type "
                          f"and no duplicates; mismatched (i, j) -> type, first ones: {diff}")
 
     mol = Chem.RWMol()
@@ -450,8 +607,20 @@ def _build_mol(x: np.ndarray, charge: np.ndarray | None, num_hs: np.ndarray | No
 
 
 def canonical_smiles(mol_or_smiles: Chem.Mol | str, *, isomeric: bool = False) -> str:
-    """RDKit canonical SMILES, without stereochemistry/isotopes by default (see the module docstring)."""
-    mol = _parse(mol_or_smiles) if isinstance(mol_or_smiles, str) else mol_or_smiles
+    """RDKit canonical SMILES, without stereochemistry/isotopes by default (see the module docstring).
+
+    Raises:
+        InputError (a ``ValueError``): an unparsable SMILES, something that is neither a SMILES nor a molecule, or a
+            molecule with more than :data:`MAX_ATOMS` atoms (RDKit's writer would crash on it).
+    """
+    if isinstance(mol_or_smiles, str):
+        mol = _parse(mol_or_smiles)
+    elif isinstance(mol_or_smiles, Chem.Mol):
+        mol = mol_or_smiles
+        check_atom_count(mol.GetNumAtoms(), "molecule")
+    else:
+        raise InputError(f"canonical_smiles expects a SMILES str or an RDKit Chem.Mol, got "
+                         f"{type(mol_or_smiles).__name__}")
     return Chem.MolToSmiles(mol, isomericSmiles=isomeric)
 
 

@@ -23,7 +23,9 @@ import networkx as nx
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphgen.evaluate.mmd import StatSpec, mmd_from_statistics, protocol_spec, single_thread_blas
+from graphgen.errors import InputError
+from graphgen.evaluate.mmd import (StatSpec, as_simple_graph, mmd_from_statistics, protocol_spec, simple_graphs,
+                                   single_thread_blas)
 from graphgen.evaluate.vun import vun_metrics
 
 # ------------------------------------------------------------------------------------------------- graph conversion
@@ -31,19 +33,9 @@ from graphgen.evaluate.vun import vun_metrics
 
 def to_networkx(graph: Any) -> nx.Graph:
     """An undirected simple ``networkx.Graph`` from a networkx graph or a PyG ``Data`` (``edge_index`` [2, E],
-    either or both directions, plus ``num_nodes``). Self-loops are dropped, as in the published evaluators' inputs."""
-    if isinstance(graph, nx.Graph):
-        g = nx.Graph(graph)
-    elif hasattr(graph, "edge_index") and hasattr(graph, "num_nodes"):
-        g = nx.Graph()
-        g.add_nodes_from(range(int(graph.num_nodes)))
-        ei = graph.edge_index
-        ei = ei.cpu().numpy() if hasattr(ei, "cpu") else np.asarray(ei)
-        g.add_edges_from(map(tuple, ei.T.tolist()))
-    else:
-        raise TypeError(f"expected a networkx.Graph or a torch_geometric Data with edge_index, got {type(graph)!r}")
-    g.remove_edges_from(list(nx.selfloop_edges(g)))
-    return g
+    either or both directions, plus ``num_nodes``): :func:`graphgen.evaluate.mmd.as_simple_graph`, the one definition
+    of the graphs MMD scores (self-loops dropped, duplicate edges counted once)."""
+    return as_simple_graph(graph)
 
 
 def graph_from_edges(num_nodes: int, edges: Iterable[Sequence[int]]) -> nx.Graph:
@@ -65,11 +57,11 @@ def read_graphs(path: str | os.PathLike) -> list[nx.Graph]:
         obj = json.loads(text)
         items = obj["graphs"] if isinstance(obj, dict) else obj
         if not isinstance(items, list):
-            raise ValueError(f"{path}: expected a list of graphs or an object with a 'graphs' list")
+            raise InputError(f"{path}: expected a list of graphs or an object with a 'graphs' list")
         graphs = []
         for i, item in enumerate(items):
             if "num_nodes" not in item or "edges" not in item:
-                raise ValueError(f"{path}: graph {i} needs keys 'num_nodes' and 'edges', got {sorted(item)}")
+                raise InputError(f"{path}: graph {i} needs keys 'num_nodes' and 'edges', got {sorted(item)}")
             graphs.append(graph_from_edges(item["num_nodes"], item["edges"]))
         return graphs
     return _read_edge_list_text(text, path)
@@ -113,7 +105,7 @@ def _read_edge_list_text(text: str, path: Path) -> list[nx.Graph]:
             continue
         parts = line.split()
         if len(parts) != 2:
-            raise ValueError(f"{path}:{lineno}: expected 'u v' (two integers), got {raw!r}")
+            raise InputError(f"{path}:{lineno}: expected 'u v' (two integers), got {raw!r}")
         edges.append((int(parts[0]), int(parts[1])))
     flush()
     return graphs
@@ -200,27 +192,32 @@ def evaluate_graphs(
     Returns:
         Flat ``dict[str, float]``: one MMD² per statistic (``degree``, ``clustering``, ``orbit`` [, ``spectral``]),
         the ratio entries above, V.U.N. fractions in [0, 1], and ``num_generated``, ``num_reference``,
-        ``num_empty_generated``. Generated graphs with 0 nodes are excluded from the MMD statistics (as SPECTRE's
-        ``graph_pred_list_remove_empty``) and counted in ``num_empty_generated``; they still count as not valid.
+        ``num_empty_generated``. Every graph is read as its simple undirected graph (self-loops dropped, duplicate
+        edges counted once), the same definition :func:`graphgen.evaluate.mmd.graph_mmd` applies, so each MMD² equals
+        ``graph_mmd`` on the same lists. Generated graphs with 0 nodes are excluded from the MMD statistics (as
+        SPECTRE's ``graph_pred_list_remove_empty``) and counted in ``num_empty_generated``; they still count as not
+        valid.
+
+    Raises:
+        InputError: an unknown protocol, an empty list, a reference or train graph with 0 nodes, every generated
+            graph empty, or a malformed graph (the message names the list and the index).
     """
     specs = protocol_spec(protocol)
     spectre = protocol in ("spectre", "digress")
-    gen = [to_networkx(g) for g in generated]
-    ref = [to_networkx(g) for g in reference]
+    gen = simple_graphs(generated, "generated", allow_empty=True)
+    ref = simple_graphs(reference, "reference")
     if not gen or not ref:
-        raise ValueError(f"evaluate_graphs needs non-empty lists, got {len(gen)} generated and {len(ref)} reference")
-    if any(g.number_of_nodes() == 0 for g in ref):
-        raise ValueError("a reference graph has 0 nodes; reference graphs must be non-empty")
+        raise InputError(f"evaluate_graphs needs non-empty lists, got {len(gen)} generated and {len(ref)} reference")
     gen_nonempty = [g for g in gen if g.number_of_nodes() > 0]
     if not gen_nonempty:
-        raise ValueError("every generated graph has 0 nodes; nothing to score")
+        raise InputError("every generated graph has 0 nodes; nothing to score")
     kw = dict(num_workers=num_workers, progress=progress)
     stats_gen = graph_statistics(gen_nonempty, specs, desc="statistics: generated", **kw)
     stats_ref = graph_statistics(ref, specs, desc="statistics: reference", **kw)
     out: dict[str, float] = {}
     for name, spec in specs.items():
         out[name] = mmd_from_statistics(stats_gen[name], stats_ref[name], spec)
-    train_nx = None if train is None else [to_networkx(g) for g in train]
+    train_nx = None if train is None else simple_graphs(train, "train")
     if train_nx is not None:
         stats_train = graph_statistics(train_nx, specs, desc="statistics: train", **kw)
         ratios = []

@@ -7,6 +7,23 @@ Every protocol reports the *biased* squared MMD (the V-statistic, diagonal terms
     \\mathrm{MMD}^2(X, Y) = \\frac{1}{m^2}\\sum_{i,i'} k(x_i, x_{i'}) + \\frac{1}{n^2}\\sum_{j,j'} k(y_j, y_{j'})
         - \\frac{2}{mn}\\sum_{i,j} k(x_i, y_j)
 
+Sign. For a positive-definite kernel the biased estimate is the squared RKHS distance between the two mean
+embeddings, so it is never negative; :func:`mmd2` sets a negative value within float rounding to 0. Of the kernels
+below only the plain Gaussian (on Euclidean distance) is positive definite. Gaussian-EMD and Gaussian-TV apply the
+Gaussian to an L1 distance, which is not Euclidean, so the published estimator can be genuinely negative (hand
+example in ``tests/evaluate/test_reliability.py``: -0.16 for four 4-bin histograms); :func:`mmd2` reports such a
+value as computed, as the published code does, with a warning. The unbiased estimator (diagonal terms left out) is
+not used by any protocol here.
+
+Which graphs MMD accepts (one definition, applied by :func:`graph_mmd` and
+:func:`graphgen.evaluate.graphs.evaluate_graphs` alike, through :func:`as_simple_graph`): any ``networkx`` graph
+(directed and multi-graphs included) or PyG ``Data`` with ``edge_index`` and ``num_nodes``, read as the *simple
+undirected* graph on the same nodes: edge directions are ignored, duplicate edges count once, self-loops are
+dropped. The GraphRNN / GRAN / SPECTRE statistics are defined for simple graphs, and the published loaders build
+``networkx.Graph`` objects without self-loops. Graphs with 0 nodes have no statistics: :func:`graph_mmd` and the
+reference side of ``evaluate_graphs`` reject them naming the index; ``evaluate_graphs`` leaves empty *generated*
+graphs out of the MMD and counts them.
+
 Kernels between two 1-D vectors (histograms are zero-padded to a common length first):
 
 - Gaussian-EMD (GraphRNN, used by GDSS): ``k = exp(-EMD(x, y)² / (2σ²))`` where the ground distance between bins
@@ -26,25 +43,115 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
+
+import warnings
+from typing import Any
 
 import networkx as nx
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from graphgen.errors import InputError
 from graphgen.evaluate.orbits import orbit_counts
 
+# Kernels for which the biased MMD² is a squared distance (never negative): the Gaussian of a Euclidean distance.
+POSITIVE_DEFINITE_KERNELS = frozenset({"gaussian"})
+# Float rounding allowed in mean K(x,x) + mean K(y,y) - 2 mean K(x,y), relative to the sum of the three terms: each
+# mean is a pairwise sum of up to millions of terms in [0, 1] (error about log2(count) * eps), 64 eps covers it.
+_ROUNDING = 64 * np.finfo(np.float64).eps
+
+# ----------------------------------------------------------------------------------------------------- graph input
+
+
+class GraphTypeError(InputError, TypeError):
+    """An object that is neither a networkx graph nor a PyG ``Data`` (a ``TypeError`` as well, as before)."""
+
+
+def _edge_array(graph: Any) -> np.ndarray:
+    """``graph.edge_index`` as an int64 numpy ``[2, E]`` array (``None``: no edges); InputError naming the field
+    otherwise."""
+    ei = graph.edge_index
+    if ei is None:  # a PyG Data without edges may leave edge_index unset
+        return np.zeros((2, 0), dtype=np.int64)
+    ei = ei.detach().cpu().numpy() if hasattr(ei, "detach") else np.asarray(ei)
+    if ei.ndim != 2 or ei.shape[0] != 2:
+        raise InputError(f"edge_index must have shape [2, E], got {list(ei.shape)}")
+    if ei.size and ei.dtype.kind not in "iu":  # float ids would be truncated into other nodes
+        raise InputError(f"edge_index must hold integer node ids, got dtype {ei.dtype}")
+    return ei.astype(np.int64)
+
+
+def as_simple_graph(graph: Any) -> nx.Graph:
+    """The simple undirected ``networkx.Graph`` MMD scores for ``graph`` (definition in the module docstring).
+
+    Args:
+        graph: a ``networkx`` graph (any class: directions ignored, multi-edges counted once) or a PyG ``Data`` with
+            ``edge_index`` [2, E] (either or both directions) and ``num_nodes``.
+
+    Raises:
+        InputError: a ``Data`` whose ``edge_index`` is not an integer ``[2, E]`` array or refers to a node outside
+            ``0..num_nodes-1``, or an object of another type (:class:`GraphTypeError`, also a ``TypeError``).
+    """
+    if isinstance(graph, nx.Graph):
+        g = nx.Graph()  # undirected and simple whatever the input class; node order kept
+        g.add_nodes_from(graph.nodes)
+        g.add_edges_from((u, v) for u, v in graph.edges() if u != v)
+        return g
+    if hasattr(graph, "edge_index") and hasattr(graph, "num_nodes"):
+        n = graph.num_nodes
+        if n is None or int(n) < 0:
+            raise InputError(f"num_nodes must be a count >= 0, got {n!r}")
+        n = int(n)
+        ei = _edge_array(graph)
+        if ei.size and (ei.min() < 0 or ei.max() >= n):
+            col = int(np.flatnonzero(((ei < 0) | (ei >= n)).any(axis=0))[0])
+            raise InputError(f"edge_index[:, {col}] = {ei[:, col].tolist()} refers to a node outside 0..{n - 1} "
+                             f"(num_nodes={n})")
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from((u, v) for u, v in ei.T.tolist() if u != v)
+        return g
+    raise GraphTypeError(f"expected a networkx graph or a torch_geometric Data with edge_index and num_nodes, got "
+                         f"{type(graph).__name__}")
+
+
+def simple_graphs(graphs: Sequence[Any], name: str, *, allow_empty: bool = False) -> list[nx.Graph]:
+    """:func:`as_simple_graph` of every graph; InputError naming ``name[index]`` for a graph that cannot be read
+    and, unless ``allow_empty``, for a graph with 0 nodes."""
+    out = []
+    for index, graph in enumerate(graphs):
+        try:
+            g = as_simple_graph(graph)
+        except InputError as err:
+            raise type(err)(f"{name}[{index}]: {err}") from err
+        if not allow_empty and g.number_of_nodes() == 0:
+            raise InputError(f"{name}[{index}] has 0 nodes; MMD statistics are undefined for empty graphs, drop it")
+        out.append(g)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------- kernels
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, built once: building it reads the process's memory map
+    (about 8 ms), which made up half the time of scoring a few small graphs when done on every call."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def single_thread_blas() -> contextlib.AbstractContextManager:
     """Limit BLAS to one thread while computing per-graph statistics: the eigen-decompositions are small, and a
     multi-threaded BLAS on a busy machine slows them down many times over (benchmarks/results/evaluate_notes.md)."""
     try:
-        from threadpoolctl import threadpool_limits
+        controller = _thread_controller()
     except ImportError:  # optional; without it BLAS keeps its default threads
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
 
 
 
@@ -65,7 +172,7 @@ def normalise_rows(x: np.ndarray) -> np.ndarray:
     sums = x.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
         bad = int(np.flatnonzero(sums[:, 0] <= 0)[0])
-        raise ValueError(f"histogram row {bad} sums to 0; drop empty graphs (0 nodes) before computing MMD")
+        raise InputError(f"histogram row {bad} sums to 0; drop empty graphs (0 nodes) before computing MMD")
     return x / sums
 
 
@@ -111,7 +218,7 @@ def mmd2(
     is_hist: bool = True,
     **kernel_kwargs: float,
 ) -> float:
-    """Biased squared MMD between two samples of 1-D statistics.
+    """Biased squared MMD (V-statistic) between two samples of 1-D statistics.
 
     Args:
         x, y: sequences of 1-D arrays (lengths may differ; they are zero-padded to a common length) or 2-D arrays.
@@ -120,19 +227,42 @@ def mmd2(
         **kernel_kwargs: ``sigma`` and, for ``gaussian_emd``, ``distance_scaling``.
 
     Returns:
-        ``mean K(x, x) + mean K(y, y) - 2 mean K(x, y)`` as a float (0 when the samples are equal).
+        ``mean K(x, x) + mean K(y, y) - 2 mean K(x, y)`` as a float (exactly 0 when ``x`` and ``y`` are the same
+        sample). A negative value within float rounding is returned as 0. For the positive-definite ``"gaussian"``
+        kernel nothing else can be negative; for ``"gaussian_emd"`` / ``"gaussian_tv"`` (not positive definite) a
+        genuinely negative value is returned as computed, with a ``RuntimeWarning`` (module docstring, "Sign").
+
+    Raises:
+        InputError: an unknown kernel, an empty sample, a non-finite value, or (``is_hist``) a vector summing to 0.
     """
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
+        raise InputError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
     if len(x) == 0 or len(y) == 0:
-        raise ValueError(f"mmd2 needs two non-empty samples, got sizes {len(x)} and {len(y)}")
+        raise InputError(f"mmd2 needs two non-empty samples, got sizes {len(x)} and {len(y)}")
     length = max(max(len(v) for v in x), max(len(v) for v in y))
     xs, ys = stack_padded(list(x), length), stack_padded(list(y), length)
+    for name, arr in (("x", xs), ("y", ys)):
+        if not np.isfinite(arr).all():
+            row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+            raise InputError(f"mmd2: {name}[{row}] holds a NaN or infinite value; statistics must be finite")
     if is_hist:
         xs, ys = normalise_rows(xs), normalise_rows(ys)
     k = KERNELS[kernel]
-    value = k(xs, xs, **kernel_kwargs).mean() + k(ys, ys, **kernel_kwargs).mean() - 2.0 * k(xs, ys, **kernel_kwargs).mean()
-    return float(value)
+    kxx, kyy, kxy = (float(k(a, b, **kernel_kwargs).mean()) for a, b in ((xs, xs), (ys, ys), (xs, ys)))
+    return _biased_estimate(kxx, kyy, kxy, kernel)
+
+
+def _biased_estimate(kxx: float, kyy: float, kxy: float, kernel: str) -> float:
+    """``kxx + kyy - 2 kxy`` with float rounding below 0 set to 0 (see :func:`mmd2` for genuine negatives)."""
+    value = kxx + kyy - 2.0 * kxy
+    if value >= 0.0:
+        return value
+    if value >= -_ROUNDING * (kxx + kyy + 2.0 * kxy):
+        return 0.0  # rounding only: the exact value of these means is >= 0 or within eps of it
+    reason = (f"the {kernel} kernel is not positive definite, so the published biased estimator can be negative"
+              if kernel not in POSITIVE_DEFINITE_KERNELS else "more than float rounding explains for this kernel")
+    warnings.warn(f"MMD² = {value:.3g} < 0: {reason}; reported as computed", RuntimeWarning, stacklevel=3)
+    return value
 
 
 # ------------------------------------------------------------------------------------------------ graph statistics
@@ -183,8 +313,12 @@ def normalized_laplacian_eigenvalues(graph: nx.Graph) -> np.ndarray:
 
 def spectral_histogram(graph: nx.Graph, bins: int = 200) -> np.ndarray:
     """SPECTRE's spectral statistic: normalised-Laplacian eigenvalues binned into ``bins`` equal bins over
-    ``[-1e-5, 2]``, divided by the number of eigenvalues (a probability mass function)."""
-    eigs = normalized_laplacian_eigenvalues(graph)
+    ``[-1e-5, 2]``, divided by the number of eigenvalues (a probability mass function). Unlike SPECTRE's code, an
+    eigenvalue that rounding puts just outside ``[0, 2]`` is clipped into it rather than dropped, so the statistic
+    does not depend on the order of the nodes."""
+    # The eigenvalues lie in [0, 2]; rounding puts the eigenvalue 2 of a bipartite graph just above 2 for some node
+    # orders (a quarter of random trees), where np.histogram (and SPECTRE's code) would drop it: clip it back.
+    eigs = np.clip(normalized_laplacian_eigenvalues(graph), 0.0, 2.0)
     hist, _ = np.histogram(eigs, bins=bins, range=(-1e-5, 2.0), density=False)
     return hist.astype(np.float64) / max(hist.sum(), 1)
 
@@ -226,7 +360,7 @@ def protocol_spec(protocol: str) -> dict[str, StatSpec]:
     """The statistics of a protocol; ``"digress"`` is an alias of ``"spectre"``."""
     key = "spectre" if protocol == "digress" else protocol
     if key not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {sorted(PROTOCOLS) + ['digress']}, got {protocol!r}")
+        raise InputError(f"protocol must be one of {sorted(PROTOCOLS) + ['digress']}, got {protocol!r}")
     return PROTOCOLS[key]
 
 
@@ -241,11 +375,23 @@ def mmd_from_statistics(x: Sequence[np.ndarray], y: Sequence[np.ndarray], spec: 
     return mmd2(x, y, spec.kernel, is_hist=spec.is_hist, **spec.kernel_kwargs)
 
 
-def graph_mmd(graphs_x: Sequence[nx.Graph], graphs_y: Sequence[nx.Graph], stat: str, protocol: str = "gdss") -> float:
+def graph_mmd(graphs_x: Sequence[Any], graphs_y: Sequence[Any], stat: str, protocol: str = "gdss") -> float:
     """Biased MMD² of one named statistic (``"degree"``, ``"clustering"``, ``"orbit"``, ``"spectral"``) between two
-    lists of networkx graphs under ``protocol`` (``"gdss"`` or ``"spectre"``)."""
+    lists of graphs under ``protocol`` (``"gdss"`` or ``"spectre"``).
+
+    Graphs are networkx graphs or PyG ``Data``, each read as its simple undirected graph (self-loops dropped,
+    duplicate edges counted once; :func:`as_simple_graph`), exactly as
+    :func:`graphgen.evaluate.graphs.evaluate_graphs` reads them, so the two report the same value.
+
+    Raises:
+        InputError: an unknown protocol or statistic, an empty list, or a graph with 0 nodes or a malformed
+            ``edge_index`` (the message names the list, ``graphs_x`` or ``graphs_y``, and the index).
+    """
     specs = protocol_spec(protocol)
     if stat not in specs:
-        raise ValueError(f"protocol {protocol!r} has statistics {sorted(specs)}, got {stat!r}")
+        raise InputError(f"protocol {protocol!r} has statistics {sorted(specs)}, got {stat!r}")
+    if len(graphs_x) == 0 or len(graphs_y) == 0:
+        raise InputError(f"graph_mmd needs two non-empty lists, got {len(graphs_x)} and {len(graphs_y)} graphs")
     spec = specs[stat]
-    return mmd_from_statistics(compute_statistics(graphs_x, spec), compute_statistics(graphs_y, spec), spec)
+    xs, ys = simple_graphs(graphs_x, "graphs_x"), simple_graphs(graphs_y, "graphs_y")
+    return mmd_from_statistics(compute_statistics(xs, spec), compute_statistics(ys, spec), spec)

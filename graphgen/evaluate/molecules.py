@@ -4,6 +4,16 @@ Inputs: generated molecules as PyG ``Data`` (layout of :mod:`graphgen.data.molec
 ``Mol`` or SMILES; reference sets (``train``, ``test``) as SMILES lists or dataset names for
 ``graphgen.data.registry.load_dataset``. Every rate is a fraction in [0, 1] (papers print percentages).
 
+Failed and malformed items. Decision: what a generator failed to produce lowers validity; what does not follow the
+input layout is the caller's bug and stops the evaluation with its position:
+
+- ``None`` (a generator's failed sample) and a SMILES string RDKit cannot parse are *invalid samples*: they stay in
+  the denominator of every rate and are counted in ``num_missing`` / ``num_unparsable`` (a warning says how many).
+- A ``Data`` that does not follow the layout (a missing field, a wrong shape or dtype, an atom or bond type outside
+  the vocabulary, a charge outside ``vocab.charges``, a hydrogen count outside ``-1, 0..8``, a one-way edge, a self
+  loop), an item of another type, or a molecule above :data:`graphgen.data.molecules.MAX_ATOMS` atoms raises
+  :class:`~graphgen.errors.InputError` whose message starts with ``generated[<index>]:`` and names the field.
+
 Canonical SMILES everywhere are RDKit's, **without stereochemistry** (``isomericSmiles=False``): graphs carry no
 stereo, so a generated molecule could never equal a stereo-annotated reference. (GDSS compared isomeric SMILES, which
 inflates novelty on ZINC250k; QM9 SMILES have no stereo, so QM9 numbers are unaffected.)
@@ -44,14 +54,17 @@ new sample set only computes the generated side.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from rdkit import Chem, rdBase
 
+from graphgen.data.molecules import check_atom_count, data_to_mol, parse_smiles, resolve_vocab
+from graphgen.errors import InputError
 from graphgen.evaluate import fcd as fcd_mod
 from graphgen.evaluate import moses as moses_mod
 from graphgen.evaluate.nspdk import NSPDK, mean_embedding, mmd_from_means, mol_to_labeled_graph
@@ -64,45 +77,97 @@ _BOND_BY_ORDER = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.Bond
 
 
 # -- building molecules from the accepted input types ---------------------------------------------------------------
+class ItemTypeError(InputError, TypeError):
+    """A generated item of a type :func:`evaluate_molecules` does not read (a ``TypeError`` as well, as before)."""
+
+
 def to_raw_mol(item: Any, vocab: Any = None) -> Chem.RWMol | None:
-    """Generated item -> unsanitized editable molecule (``None`` if a SMILES string does not even parse).
+    """Generated item -> unsanitized editable molecule; ``None`` for a failed sample (``None``) or a SMILES string that
+    does not even parse.
 
     ``Data`` needs a vocabulary (``vocab`` argument or a ``data.vocab`` attribute) and goes through
     ``graphgen.data.molecules.data_to_mol(..., sanitize=False)``; a ``Mol`` is copied; a SMILES string is parsed with
     RDKit's sanitization (and kekulized) when that succeeds -- so a nitro group written ``N(=O)=O`` is read as
     ``[N+](=O)[O-]``, as every dataset pipeline does -- and without sanitization otherwise, so that an invalid SMILES
     reaches the protocol's own validity check.
+
+    Raises:
+        InputError: a malformed ``Data`` (the message names the field), a molecule above ``MAX_ATOMS`` atoms, or an
+            item of another type (:class:`ItemTypeError`, also a ``TypeError``).
     """
+    if item is None:
+        return None
     if isinstance(item, str):
         with rdBase.BlockLogs():
-            mol = Chem.MolFromSmiles(item)  # sanitized when possible: RDKit's cleanup turns N(=O)=O into [N+](=O)[O-]
+            mol = parse_smiles(item)  # sanitized when possible: RDKit's cleanup turns N(=O)=O into [N+](=O)[O-]
             if mol is not None:
                 Chem.Kekulize(mol, clearAromaticFlags=True)
             else:
-                mol = Chem.MolFromSmiles(item, sanitize=False)
+                mol = parse_smiles(item, sanitize=False)
         return None if mol is None else Chem.RWMol(mol)
     if isinstance(item, Chem.Mol):
+        check_atom_count(item.GetNumAtoms(), "molecule")
         return Chem.RWMol(item)
     if hasattr(item, "edge_index") and hasattr(item, "x"):
         vocab = vocab if vocab is not None else getattr(item, "vocab", None)
         if vocab is None:
-            raise ValueError("a generated Data graph needs its vocabulary: pass evaluate_molecules(..., vocab=VOCABS"
+            raise InputError("a generated Data graph needs its vocabulary: pass evaluate_molecules(..., vocab=VOCABS"
                              "['qm9']) (graphgen.data.molecules.VOCABS) or set data.vocab")
-        from graphgen.data.molecules import data_to_mol
+        return Chem.RWMol(data_to_mol(item, resolve_vocab(vocab), sanitize=False))
+    raise ItemTypeError(f"generated molecules must be torch_geometric Data, rdkit Mol, SMILES str or None (a failed "
+                        f"sample), got {type(item).__name__}")
 
-        return Chem.RWMol(data_to_mol(item, vocab, sanitize=False))
-    raise TypeError(f"generated molecules must be torch_geometric Data, rdkit Mol or SMILES str, got {type(item)}")
+
+def _fails_valence(atom: Chem.Atom) -> bool:
+    """Whether RDKit's valence check (the per-atom step of ``SANITIZE_PROPERTIES``) rejects ``atom``."""
+    try:
+        atom.UpdatePropertyCache(strict=True)
+    except Chem.AtomValenceException:
+        return True
+    except Chem.MolSanitizeException:  # other problems are not valence failures (as in DetectChemistryProblems)
+        return False
+    return False
 
 
-def _valence_failures(mol: Chem.Mol) -> list[int]:
-    """Indices of atoms that RDKit's valence check rejects (sorted)."""
-    problems = Chem.DetectChemistryProblems(mol, _PROPS)
-    return sorted({p.GetAtomIdx() for p in problems if p.GetType() == "AtomValenceException"})
+class _ValenceFailures:
+    """The atoms of an editable molecule that fail the valence check, and the first of them.
+
+    An atom's valence depends only on its own bonds, charge and hydrogens, so after an edit only the atoms it touched
+    are checked again (:meth:`recheck`); a heap gives the smallest failing index. Checking the whole molecule after
+    every bond instead made GDSS validity quadratic in the number of atoms.
+    """
+
+    def __init__(self, mol: Chem.RWMol) -> None:
+        self._mol = mol
+        self._failing: set[int] = set()
+        self._heap: list[int] = []  # may hold stale indices; first() drops them
+        for idx in range(mol.GetNumAtoms()):
+            self.recheck(idx)
+
+    def recheck(self, idx: int) -> None:
+        if _fails_valence(self._mol.GetAtomWithIdx(idx)):
+            if idx not in self._failing:
+                self._failing.add(idx)
+                heapq.heappush(self._heap, idx)
+        else:
+            self._failing.discard(idx)
+
+    def first(self) -> int | None:
+        """Smallest failing atom index (the atom RDKit's sanitization reports first), ``None`` if none fails."""
+        while self._heap and self._heap[0] not in self._failing:
+            heapq.heappop(self._heap)
+        return self._heap[0] if self._heap else None
 
 
 def _passes_properties(mol: Chem.Mol) -> bool:
     with rdBase.BlockLogs():
         return Chem.SanitizeMol(Chem.Mol(mol), _PROPS, catchErrors=True) == Chem.SanitizeFlags.SANITIZE_NONE
+
+
+def _bonds_of(mol: Chem.Mol) -> list[Chem.Bond]:
+    """Every bond once, found through the atoms: RDKit's ``GetBondWithIdx`` (which ``mol.GetBonds()`` iterates with)
+    walks the bond list, so listing bonds by index is quadratic in their number; an atom's bonds are not."""
+    return [b for atom in mol.GetAtoms() for b in atom.GetBonds() if b.GetBeginAtomIdx() == atom.GetIdx()]
 
 
 def _explicit_valence(atom: Chem.Atom) -> float:
@@ -116,6 +181,7 @@ def gdss_construct(mol: Chem.Mol) -> Chem.RWMol:
     smaller atom index). After each bond, if an atom fails RDKit's valence check, the first failing atom -- if it is a
     neutral N/O/S whose valence (bond orders + explicit H) is exactly its default + 1 (N 3, O 2, S 2) -- gets formal
     charge +1. So a 4-valent N becomes N+ and a 3-valent O becomes O+; a 5-valent N or a 5-valent C stays invalid.
+    Linear in the size of the molecule: each bond re-checks only its two atoms (:class:`_ValenceFailures`).
     """
     out = Chem.RWMol()
     for atom in mol.GetAtoms():
@@ -125,35 +191,49 @@ def gdss_construct(mol: Chem.Mol) -> Chem.RWMol:
         new.SetNoImplicit(atom.GetNoImplicit())
         new.SetIsAromatic(atom.GetIsAromatic())
         out.AddAtom(new)
-    bonds = sorted(mol.GetBonds(), key=lambda b: (max(b.GetBeginAtomIdx(), b.GetEndAtomIdx()),
+    bonds = sorted(_bonds_of(mol), key=lambda b: (max(b.GetBeginAtomIdx(), b.GetEndAtomIdx()),
                                                    min(b.GetBeginAtomIdx(), b.GetEndAtomIdx())))
     with rdBase.BlockLogs():
+        failures = _ValenceFailures(out)
         for bond in bonds:
             i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
             out.AddBond(i, j, bond.GetBondType())
             if bond.GetIsAromatic():
                 out.GetBondBetweenAtoms(i, j).SetIsAromatic(True)
-            failures = _valence_failures(out)
-            if not failures:
+            failures.recheck(i)
+            failures.recheck(j)
+            first = failures.first()
+            if first is None:
                 continue
-            atom = out.GetAtomWithIdx(failures[0])
+            atom = out.GetAtomWithIdx(first)
             default = GDSS_DEFAULT_VALENCE.get(atom.GetAtomicNum())
             if default is not None and atom.GetFormalCharge() == 0 and _explicit_valence(atom) == default + 1:
                 atom.SetFormalCharge(1)
+                failures.recheck(first)
     return out
 
 
-def correct_valency(mol: Chem.RWMol, max_steps: int = 1000) -> Chem.RWMol | None:
+def _lowering_budget(mol: Chem.Mol) -> int:
+    """Upper bound on correction steps: each step removes a non-aromatic bond or lowers its order by one."""
+    return sum(max(int(b.GetBondTypeAsDouble()), 1) for b in _bonds_of(mol)
+               if b.GetBondType() != Chem.BondType.AROMATIC)
+
+
+def correct_valency(mol: Chem.RWMol) -> Chem.RWMol | None:
     """GDSS valency correction, in place: lower the highest-order bond at the first failing atom until every atom
-    passes ``SANITIZE_PROPERTIES``; ``None`` if a failing atom has only aromatic bonds (or no bonds)."""
+    passes ``SANITIZE_PROPERTIES``; ``None`` if a failing atom has only aromatic bonds (or no bonds).
+
+    Runs until done, as GDSS's ``correct_mol`` does (it always ends: every step lowers a bond), re-checking only the
+    two atoms of the lowered bond after each step.
+    """
     with rdBase.BlockLogs():
-        for _ in range(max_steps):
-            failures = _valence_failures(mol)
-            if not failures:
+        failures = _ValenceFailures(mol)
+        for _ in range(_lowering_budget(mol) + 1):
+            first = failures.first()
+            if first is None:
                 return mol
-            atom = mol.GetAtomWithIdx(failures[0])
             best = None
-            for bond in atom.GetBonds():
+            for bond in mol.GetAtomWithIdx(first).GetBonds():
                 if bond.GetBondType() == Chem.BondType.AROMATIC:
                     continue
                 order = int(bond.GetBondTypeAsDouble())
@@ -165,23 +245,33 @@ def correct_valency(mol: Chem.RWMol, max_steps: int = 1000) -> Chem.RWMol | None
             mol.RemoveBond(i, j)
             if order - 1 >= 1:
                 mol.AddBond(i, j, _BOND_BY_ORDER[order - 1])
+            failures.recheck(i)
+            failures.recheck(j)
     return None
 
 
 def canonical(mol: Chem.Mol) -> str:
-    """RDKit canonical SMILES without stereochemistry."""
+    """RDKit canonical SMILES without stereochemistry; InputError above ``MAX_ATOMS`` atoms (RDKit's writer would
+    overflow the stack)."""
+    check_atom_count(mol.GetNumAtoms(), "molecule")
     return Chem.MolToSmiles(mol, isomericSmiles=False)
 
 
 def canonicalize_smiles(smiles: str) -> str | None:
-    """Canonical SMILES (no stereo) of a SMILES string, ``None`` if RDKit cannot parse and sanitize it."""
+    """Canonical SMILES (no stereo) of a SMILES string, ``None`` if RDKit cannot parse and sanitize it.
+
+    Raises:
+        InputError: ``smiles`` is not a string or has more than ``MAX_ATOMS`` atoms.
+    """
     with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(smiles) if smiles else None
+        mol = parse_smiles(smiles) if smiles else None
     return None if mol is None else canonical(mol)
 
 
 def largest_fragment_smiles(mol: Chem.Mol) -> str | None:
-    """Canonical SMILES of the largest fragment (most atoms; ties: larger SMILES), re-parsed; ``None`` if it fails."""
+    """Canonical SMILES of the largest fragment (most atoms; ties: larger SMILES), re-parsed; ``None`` if it fails.
+    InputError above ``MAX_ATOMS`` atoms (checked first: the handler below must not turn it into "invalid")."""
+    check_atom_count(mol.GetNumAtoms(), "molecule")
     with rdBase.BlockLogs():
         try:
             mol = Chem.Mol(mol)
@@ -204,20 +294,22 @@ def largest_fragment_smiles(mol: Chem.Mol) -> str | None:
 @dataclass(frozen=True)
 class MoleculeOutcome:
     """What one protocol makes of one generated item: ``valid`` (the protocol's validity), ``smiles`` (canonical
-    SMILES used for the remaining metrics, ``None`` if unusable), ``valid_wo_correction`` (GDSS only) and
-    ``connected`` (one fragment before fragment removal)."""
+    SMILES used for the remaining metrics, ``None`` if unusable), ``valid_wo_correction`` (GDSS only),
+    ``connected`` (one fragment before fragment removal) and ``built`` (False when no molecule could be built at
+    all: a ``None`` item or a SMILES RDKit cannot parse)."""
 
     valid: bool
     smiles: str | None
     valid_wo_correction: bool = False
     connected: bool = False
+    built: bool = True
 
 
 def gdss_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
     """GDSS steps 1-3 for one generated item (see the module docstring)."""
     mol = to_raw_mol(item, vocab)
     if mol is None or mol.GetNumAtoms() == 0:
-        return MoleculeOutcome(False, None)
+        return MoleculeOutcome(False, None, built=mol is not None)
     mol = gdss_construct(mol)
     ok = _passes_properties(mol)
     fixed = correct_valency(mol)
@@ -226,23 +318,24 @@ def gdss_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
                            connected=smiles is not None and len(Chem.GetMolFrags(fixed)) == 1)
 
 
-def _sanitized(item: Any, vocab: Any = None) -> Chem.Mol | None:
-    """The fully sanitized molecule of ``item``, or ``None`` when it is empty or RDKit rejects it."""
+def _sanitized(item: Any, vocab: Any = None) -> tuple[Chem.Mol | None, bool]:
+    """(the fully sanitized molecule of ``item`` or ``None`` when it is empty or RDKit rejects it, whether a molecule
+    could be built at all)."""
     mol = to_raw_mol(item, vocab)
     if mol is None or mol.GetNumAtoms() == 0:
-        return None
+        return None, mol is not None
     mol = mol.GetMol()
     with rdBase.BlockLogs():
         if Chem.SanitizeMol(mol, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-            return None
-    return mol
+            return None, True
+    return mol, True
 
 
 def digress_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
     """DiGress: full sanitization decides validity; the largest fragment is kept."""
-    mol = _sanitized(item, vocab)
+    mol, built = _sanitized(item, vocab)
     if mol is None:
-        return MoleculeOutcome(False, None)
+        return MoleculeOutcome(False, None, built=built)
     smiles = largest_fragment_smiles(mol)
     return MoleculeOutcome(valid=smiles is not None, smiles=smiles,
                            connected=smiles is not None and len(Chem.GetMolFrags(mol)) == 1)
@@ -250,9 +343,9 @@ def digress_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
 
 def moses_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
     """MOSES: valid if RDKit builds and sanitizes the whole molecule (all fragments kept)."""
-    mol = _sanitized(item, vocab)
+    mol, built = _sanitized(item, vocab)
     if mol is None:
-        return MoleculeOutcome(False, None)
+        return MoleculeOutcome(False, None, built=built)
     with rdBase.BlockLogs():
         smiles = canonicalize_smiles(canonical(mol))
     return MoleculeOutcome(valid=smiles is not None, smiles=smiles,
@@ -260,6 +353,16 @@ def moses_outcome(item: Any, vocab: Any = None) -> MoleculeOutcome:
 
 
 _OUTCOME = {"gdss": gdss_outcome, "digress": digress_outcome, "moses": moses_outcome}
+
+
+def _indexed_outcome(outcome: Callable[[Any, Any], MoleculeOutcome], vocab: Any,
+                     indexed_item: tuple[int, Any]) -> MoleculeOutcome:
+    """``outcome(item, vocab)``; an InputError gets the item's position in ``generated`` in front of its message."""
+    index, item = indexed_item
+    try:
+        return outcome(item, vocab)
+    except InputError as err:
+        raise type(err)(f"generated[{index}]: {err}") from err
 
 
 # -- reference sets -------------------------------------------------------------------------------------------------
@@ -272,7 +375,7 @@ def _load_reference(ref: Any, split: str, role: str, data_dir: Any) -> list[str]
                               f"available ({err}); pass a list of SMILES instead") from err
         dataset = load_dataset(ref, split=split, data_dir=data_dir)
         if not hasattr(dataset, "smiles"):
-            raise ValueError(f"dataset {ref!r} has no .smiles; {role} must be a molecule dataset or a SMILES list")
+            raise InputError(f"dataset {ref!r} has no .smiles; {role} must be a molecule dataset or a SMILES list")
         return list(dataset.smiles)
     if ref is None:
         return []
@@ -349,7 +452,8 @@ def evaluate_molecules(
     """Score generated molecules with one published protocol.
 
     Args:
-        generated: list of ``Data`` (needs ``vocab``), RDKit ``Mol`` or SMILES.
+        generated: list of ``Data`` (needs ``vocab``), RDKit ``Mol``, SMILES or ``None`` (a failed sample, counted as
+            an invalid molecule; see "Failed and malformed items" in the module docstring).
         train: training SMILES (novelty) or a dataset name (``load_dataset(name, "train").smiles``); ``None`` skips
             novelty with a warning.
         test: test SMILES (FCD, NSPDK, SNN/Frag/Scaf) or a dataset name (split ``"test"``); ``None`` skips them.
@@ -364,18 +468,29 @@ def evaluate_molecules(
         data_dir: data root for dataset names (else ``GRAPHGEN_DATA``).
 
     Returns:
-        flat ``dict[str, float]``; rates are fractions. ``num_generated`` and ``num_valid`` are included.
+        flat ``dict[str, float]``; rates are fractions. ``num_generated``, ``num_valid``, ``num_missing`` (``None``
+        items) and ``num_unparsable`` (SMILES RDKit cannot parse) are included.
+
+    Raises:
+        InputError: an unknown protocol, an empty ``generated``, or a malformed item (the message starts with
+            ``generated[<index>]:`` and names the field).
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     generated = list(generated)
     if not generated:
-        raise ValueError("generated is empty: pass at least one molecule")
+        raise InputError("generated is empty: pass at least one molecule")
+    vocab = None if vocab is None else resolve_vocab(vocab)
     n_gen = len(generated)
-    outcomes = moses_mod.parallel_map(partial(_OUTCOME[protocol], vocab=vocab), generated, n_jobs=n_jobs,
-                                      desc=f"{protocol} validity", progress=progress)
+    outcomes = moses_mod.parallel_map(partial(_indexed_outcome, _OUTCOME[protocol], vocab), list(enumerate(generated)),
+                                      n_jobs=n_jobs, desc=f"{protocol} validity", progress=progress)
     valid_smiles = [o.smiles for o in outcomes if o.smiles is not None]
     n_valid = len(valid_smiles)
+    n_missing = sum(item is None for item in generated)
+    n_unparsable = sum(not o.built for o in outcomes) - n_missing
+    if n_missing or n_unparsable:
+        warnings.warn(f"evaluate_molecules: {n_missing} of {n_gen} generated items are None (failed samples) and "
+                      f"{n_unparsable} are SMILES RDKit cannot parse; they count as invalid", stacklevel=2)
 
     train_ref = ReferenceSet(_load_reference(train, "train", "train", data_dir), "train", cache=cache) \
         if train is not None else None
@@ -387,7 +502,8 @@ def evaluate_molecules(
         warnings.warn(f"evaluate_molecules: no reference given for {', '.join(skipped)}; those metrics are left out "
                       f"of the result", stacklevel=2)
 
-    out: dict[str, float] = {"num_generated": float(n_gen), "num_valid": float(n_valid)}
+    out: dict[str, float] = {"num_generated": float(n_gen), "num_valid": float(n_valid),
+                             "num_missing": float(n_missing), "num_unparsable": float(n_unparsable)}
     if protocol == "moses":
         out.update(_moses_metrics(outcomes, valid_smiles, train_ref, test_ref, test, test_scaffolds, n_jobs,
                                   progress, data_dir, cache))
@@ -430,9 +546,6 @@ def _moses_metrics(outcomes, gen, train_ref, test_ref, test, test_scaffolds, n_j
     out["Filters"] = float(np.mean(moses_mod.parallel_map(moses_mod.passes_filters, gen, n_jobs=n_jobs,
                                                            desc="filters", progress=progress)))
     gen_fps = moses_mod.fingerprints(gen, n_jobs=n_jobs, progress=progress)
-    gen_frag = moses_mod.fragment_counts(gen, n_jobs=n_jobs, progress=progress)
-    gen_scaf = moses_mod.scaffold_counts(gen, n_jobs=n_jobs, progress=progress)
-    gen_fcd = fcd_mod.fcd_stats(gen, n_jobs=n_jobs, progress=progress) if len(gen) >= 2 else None
 
     refs = []
     if test_ref is not None:
@@ -449,6 +562,10 @@ def _moses_metrics(outcomes, gen, train_ref, test_ref, test, test_scaffolds, n_j
         sf = _load_reference(test_scaffolds, "test_scaffolds", "test_scaffolds", data_dir)
         refs.append(("TestSF", ReferenceSet(sf, "test_scaffolds", cache=cache)))
 
+    if refs:  # the generated side of the reference metrics, computed only when there is a reference (ChemNet is slow)
+        gen_frag = moses_mod.fragment_counts(gen, n_jobs=n_jobs, progress=progress)
+        gen_scaf = moses_mod.scaffold_counts(gen, n_jobs=n_jobs, progress=progress)
+        gen_fcd = fcd_mod.fcd_stats(gen, n_jobs=n_jobs, progress=progress) if len(gen) >= 2 else None
     for suffix, ref in refs:
         canon = lambda ref=ref: _canonical_reference(ref, n_jobs, progress)  # noqa: E731
         if gen_fcd is not None:

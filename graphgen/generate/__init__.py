@@ -9,10 +9,10 @@ a bundled-model name (``graphgen.hub``, data only) or a saved folder becomes a m
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 from graphgen import hub
+from graphgen.errors import CorruptFileError
 
 GENERATORS: dict[str, str] = {
     "sde": "graphgen.generate.sde.model:ScoreSDEGenerator",
@@ -23,8 +23,8 @@ GENERATORS: dict[str, str] = {
 
 def generator_class(kind: str):
     """The generator class registered under ``kind`` (a key of :data:`GENERATORS`)."""
-    if kind not in GENERATORS:
-        raise KeyError(f"unknown generator '{kind}'; known: {sorted(GENERATORS)}")
+    if not isinstance(kind, str) or kind not in GENERATORS:
+        raise KeyError(f"unknown generator {kind!r}; known: {sorted(GENERATORS)}")
     module_name, cls_name = GENERATORS[kind].split(":")
     return getattr(importlib.import_module(module_name), cls_name)
 
@@ -46,13 +46,17 @@ def model_folder(name_or_path: str | Path) -> Path:
 def load_generator(name_or_path: str | Path, *, map_location: str = "cpu"):
     """Any saved generator, in eval mode, from a folder holding ``config.json`` (with a ``"generator"`` key, which
     picks the class in :data:`GENERATORS`) and ``model.safetensors``, or from a bundled model name (e.g. ``"qm9"``).
+
+    The folder is checked before and while the model is built (:mod:`graphgen.generate.model_folder_checks`); a file
+    that is damaged or does not fit the other raises :class:`~graphgen.errors.CorruptFileError` naming it.
     """
+    from graphgen.nn.pretrained import CONFIG_NAME, read_config_json, require_file
+
     path = model_folder(name_or_path)
-    cfg_file = path / "config.json"
-    if not cfg_file.is_file():
-        raise FileNotFoundError(f"{cfg_file} not found: a folder written by save_pretrained() holds config.json and "
-                                "model.safetensors")
-    kind = json.loads(cfg_file.read_text()).get("generator")
-    if kind is None:
-        raise ValueError(f"{cfg_file} has no 'generator' key; expected one of {sorted(GENERATORS)}")
+    cfg_file = path / CONFIG_NAME
+    require_file(cfg_file)
+    kind = read_config_json(cfg_file).get("generator")
+    if not isinstance(kind, str) or kind not in GENERATORS:
+        raise CorruptFileError(f"{cfg_file}: 'generator' is {kind!r}; expected one of {sorted(GENERATORS)} (the "
+                               "key save_pretrained() writes)")
     return generator_class(kind).from_pretrained(path, map_location=map_location)

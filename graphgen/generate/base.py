@@ -143,8 +143,15 @@ class Generator(PretrainedMixin, nn.Module, abc.ABC):
     def check_kind(cls, raw: dict[str, Any], cfg_file: Path) -> None:
         kind = raw.get("generator")
         if cls.generator_key and kind != cls.generator_key:
-            raise ValueError(f"{cfg_file} is a '{kind}' generator, not '{cls.generator_key}'; "
+            raise InputError(f"{cfg_file} is a '{kind}' generator, not '{cls.generator_key}'; "
                              "use graphgen.generate.load_generator(path) to load any kind")
+
+    @classmethod
+    def check_config(cls, config: Any, cfg_file: Path) -> None:
+        """The value rules of :mod:`graphgen.generate.model_folder_checks` for this generator's saved config."""
+        from graphgen.generate.model_folder_checks import check_generator_config
+
+        check_generator_config(cls.generator_key, config, cfg_file)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -50,9 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the torch.Generator used for sampling")
     parser.add_argument("--batch-size", type=int, default=500, help="graphs sampled together")
     parser.add_argument("--steps", type=int, default=None,
-                        help="denoising steps (GDSS: reverse-SDE steps; default: the model's config)")
+                        help="denoising steps (GDSS: reverse-SDE steps; PARD: steps per block, 1..T; hetero: EDM "
+                             "steps; default: the model's config)")
     parser.add_argument("--sampler", default=None,
-                        help="sampler name (GDSS: pc, em or s4; default: the model's config)")
+                        help="sampler name (GDSS: pc, em, s4, ode, ode_euler or ode_dpm2; hetero: heun or euler; "
+                             "default: the model's config)")
     parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="another sampler option of the model (repeatable), e.g. --set snr=0.1")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -158,13 +160,14 @@ def run(args: argparse.Namespace) -> int:
     name = args.model or args.model_option
     if not name:
         raise SystemExit("graphgen sample: name a model, e.g. `graphgen sample qm9` or `--model runs/sde_qm9/ema`")
+    from graphgen.errors import GraphgenError
     from graphgen.generate import load_generator
     from graphgen.generate.base import SampleOptionError, SampleStats
 
     options = sample_options(args)
     try:
         model = load_generator(name)
-    except FileNotFoundError as err:  # not a folder, not a bundled name, or a folder without the saved files
+    except (FileNotFoundError, GraphgenError) as err:  # no such model, or a damaged / inconsistent model folder
         raise SystemExit(f"graphgen sample: {err}") from None
     vocab_name = getattr(model.config, "vocab", None)
     kind = getattr(model.config, "kind", None)

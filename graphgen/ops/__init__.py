@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
-import operator
 import os
 from types import ModuleType
 from typing import Iterator
@@ -50,7 +49,7 @@ from torch import Tensor
 
 from ..errors import InputError
 from ._memory import empty_cache
-from .graph import CSRGraph, InputTypeError
+from .graph import CSRGraph, InputTypeError, check_count
 
 __all__ = ["BACKENDS", "CSRGraph", "InputTypeError", "MESSAGES", "REDUCES", "available_backends", "edge_attention",
            "empty_cache", "fuse", "gather_scatter", "get_backend", "scatter", "segment", "segment_softmax", "unfuse",
@@ -168,19 +167,6 @@ def _check_device(t: Tensor, graph: CSRGraph, op: str, name: str) -> None:
         raise InputError(f"{op}: {name} is on {t.device} but the graph on {graph.device}; move one with .to()")
 
 
-def _check_size(value: object, op: str, name: str) -> int:
-    """A row count given as a Python / numpy / one-element tensor integer, >= 0."""
-    try:
-        if isinstance(value, bool):                      # True would silently mean 1
-            raise TypeError
-        size = operator.index(value)
-    except TypeError:
-        raise InputTypeError(f"{op}: {name} must be an integer, got {value!r}") from None
-    if size < 0:
-        raise InputError(f"{op}: {name} must be >= 0, got {size}")
-    return size
-
-
 def _check_index_range(index: Tensor, upper: int | None, op: str) -> int:
     """One min/max pass over ``index``: every entry in ``[0, upper)``; returns ``upper`` (default ``max + 1``)."""
     if index.numel() == 0:
@@ -218,7 +204,7 @@ def scatter(src: Tensor, index: Tensor, dim_size: int | None = None, reduce: str
                          f"(src [E, *]), got index {tuple(index.shape)} and src {tuple(src.shape)}")
     if index.device != src.device:
         raise InputError(f"scatter: index is on {index.device} but src on {src.device}; move one with .to()")
-    dim_size = _check_index_range(index, None if dim_size is None else _check_size(dim_size, "scatter", "dim_size"),
+    dim_size = _check_index_range(index, None if dim_size is None else check_count(dim_size, "scatter", "dim_size"),
                                   "scatter")
     name = get_backend(src.device, backend)
     if name == "reference":

@@ -284,16 +284,19 @@ def _check_edge_index_tensor(edge_index: Tensor) -> None:
                              f"{edge_index.dtype}; node ids are whole numbers (convert with .long())")
 
 
-def _count(value, name: str) -> int:
-    """A node count given as a Python / numpy / 0-d tensor integer, >= 0."""
+_OP = "CSRGraph.from_edge_index"
+
+
+def check_count(value: object, op: str, name: str) -> int:
+    """A count (node count, row count) given as a Python / numpy / 0-d tensor integer, >= 0."""
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool):                      # True would silently mean 1
             raise TypeError
         count = operator.index(value)
     except TypeError:
-        raise InputTypeError(f"CSRGraph.from_edge_index: {name} must be an integer, got {value!r}") from None
+        raise InputTypeError(f"{op}: {name} must be an integer, got {value!r}") from None
     if count < 0:
-        raise InputError(f"CSRGraph.from_edge_index: {name} must be >= 0, got {count}")
+        raise InputError(f"{op}: {name} must be >= 0, got {count}")
     return count
 
 
@@ -304,8 +307,9 @@ def _node_counts(edge_index: Tensor, num_nodes) -> tuple[int, int]:
     if isinstance(num_nodes, (tuple, list)):
         if len(num_nodes) != 2:
             raise InputError(f"CSRGraph.from_edge_index: num_nodes must be N or (N_src, N_dst), got {num_nodes!r}")
-        return _count(num_nodes[0], "num_nodes[0] (sources)"), _count(num_nodes[1], "num_nodes[1] (destinations)")
-    n = _count(num_nodes, "num_nodes")
+        return (check_count(num_nodes[0], _OP, "num_nodes[0] (sources)"),
+                check_count(num_nodes[1], _OP, "num_nodes[1] (destinations)"))
+    n = check_count(num_nodes, _OP, "num_nodes")
     return n, n
 
 

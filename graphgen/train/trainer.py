@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -176,6 +177,13 @@ def _truncate_log(path: Path, step: int) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
     path.write_text("".join(ln + "\n" for ln in kept))
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is torch failing to allocate: a MemoryError, the CPU allocator's RuntimeError ("can't allocate
+    memory") or CUDA's OutOfMemoryError (a RuntimeError subclass, "out of memory")."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 class Trainer:
@@ -437,16 +445,24 @@ class Trainer:
                     share = batches[b]
                     if ctx.distributed:
                         share = [int(i) for i in torch.tensor(share).tensor_split(ctx.world_size)[ctx.rank]]
-                    terms = runner(self.data.batch(share), gen)
-                    loss = terms["loss"]
-                    if not torch.isfinite(loss.detach()).all():
-                        raise FloatingPointError(f"non-finite loss at step {step}; lower trainer.lr or check the data")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        for group in clip:
-                            torch.nn.utils.clip_grad_norm_(group, cfg.grad_clip)
-                    opt.step()
+                    try:
+                        terms = runner(self.data.batch(share), gen)
+                        loss = terms["loss"]
+                        if not torch.isfinite(loss.detach()).all():
+                            raise FloatingPointError(f"non-finite loss at step {step}; lower trainer.lr or check "
+                                                     "the data")
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        if cfg.grad_clip is not None:
+                            for group in clip:
+                                torch.nn.utils.clip_grad_norm_(group, cfg.grad_clip)
+                        opt.step()
+                    except (RuntimeError, MemoryError) as err:  # one line with the fix, then the error as it was
+                        if _is_out_of_memory(err):
+                            print(f"[train] out of memory at step {step} with batch size {cfg.batch_size}: retry "
+                                  f"with --batch-size {max(1, cfg.batch_size // 2)} (or a smaller model, "
+                                  "--set model.hidden=...)", file=sys.stderr, flush=True)
+                        raise
                     if ema is not None:
                         ema.update(model)
                     state["step"] = step + 1

@@ -173,7 +173,8 @@ def test_cache_layout_is_compact_and_memory_mapped(tmp_path, cache):
     assert folder.parent == cache / "tiny" and folder.name.startswith("train-")
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(["meta.json", "node_ptr.npy", "edge_ptr.npy", "rows.npy", "smiles.txt", "node.x.npy",
-                            "node.charge.npy", "node.num_hs.npy", "edge.edge_index.npy", "edge.edge_attr.npy"])
+                            "node.charge.npy", "node.num_hs.npy", "edge.edge_index.npy", "edge.edge_attr.npy",
+                            "manifest.json"])
     assert isinstance(ds._arrays["node"]["x"], np.memmap)
     # train = rows 0, 1, 3 (rows 2 and 4 are the test split): CCO, CC(=O)O, CN
     assert ds._node_ptr.tolist() == [0, 3, 7, 9]

@@ -177,7 +177,7 @@ def test_data_to_mol_errors():
         data_to_mol(loop, QM9)
     bad_type = good.clone()
     bad_type.x = torch.tensor([0, 0, 4])
-    with pytest.raises(ValueError, match="atom types outside 0..3"):
+    with pytest.raises(ValueError, match=r"data.x\[2\] = 4 is not an atom type .*0..3"):
         data_to_mol(bad_type, QM9)
     with pytest.raises(ValueError, match="argmax"):
         data_to_mol(Data(x=torch.eye(4)[good.x], edge_index=good.edge_index, edge_attr=good.edge_attr), QM9)
@@ -245,3 +245,143 @@ def test_dataset_sample_roundtrip(shared_data, name):
             if canonical_smiles(data_to_mol(data, aromatic)) != want:
                 failures.append(("aromatic", s))
     assert failures == []
+
+
+# ------------------------------------------------------------------------------------ limits and bad input (issue 22)
+# One child process runs every probe that could take the process down: before the fix, a 20,000-atom chain crashed
+# inside RDKit's SMILES writer (SIGSEGV, stack overflow) on smiles_to_arrays's error path and in canonical_smiles,
+# and a 30,000-atom ring made RDKit's ring perception allocate more than 20 GB. The child's address space is capped
+# so that a regression ends in a MemoryError there, not in the machine's out-of-memory killer.
+_HUGE_PROBES = r"""
+from rdkit import Chem
+from graphgen.data.molecules import VOCABS, MAX_ATOMS, canonical_smiles, data_to_mol, smiles_to_arrays, smiles_to_data
+from graphgen.errors import InputError
+import torch
+from torch_geometric.data import Data
+
+chain = "C" * 20000
+n = 20000
+probes = {
+    "chain": lambda: smiles_to_arrays(chain, VOCABS["qm9"]),
+    "error_path": lambda: smiles_to_arrays(chain[:-1] + "S", VOCABS["qm9"]),  # S not in qm9: the message writes SMILES
+    "ring": lambda: smiles_to_data("C1" + "C" * 29998 + "C1", VOCABS["qm9"]),
+    "canonical_mol": lambda: canonical_smiles(Chem.MolFromSmiles(chain, sanitize=False)),
+    "canonical_str": lambda: canonical_smiles(chain),
+    "data": lambda: data_to_mol(Data(x=torch.zeros(n, dtype=torch.long),
+                                     edge_index=torch.stack([torch.arange(n - 1), torch.arange(1, n)]).repeat(1, 2),
+                                     edge_attr=torch.zeros(2 * n - 2, dtype=torch.long)), VOCABS["qm9"]),
+}
+for name, probe in probes.items():
+    try:
+        probe()
+        print(name, "accepted")
+    except InputError as err:
+        message = str(err)
+        names_size = "20000 atoms" in message or "30000 atoms" in message
+        print(name, "InputError", f"MAX_ATOMS={MAX_ATOMS}" in message and names_size)
+"""
+
+
+def _limit_address_space() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+
+def test_huge_molecules_refused_in_a_child_process_that_exits_cleanly():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _HUGE_PROBES], capture_output=True, text=True, timeout=600,
+                          preexec_fn=_limit_address_space)
+    assert done.returncode == 0, f"child ended with {done.returncode} (negative = killed by a signal): {done.stderr}"
+    lines = done.stdout.split("\n")
+    assert [line for line in lines if line] == [f"{name} InputError True" for name in
+                                                ("chain", "error_path", "ring", "canonical_mol", "canonical_str",
+                                                 "data")], done.stdout
+
+
+def test_atom_limit_boundary():
+    from graphgen.data.molecules import MAX_ATOMS
+    from graphgen.errors import InputError
+
+    assert smiles_to_arrays("C" * MAX_ATOMS, QM9).atom_types.shape == (MAX_ATOMS,)  # at the limit: converted
+    assert canonical_smiles("C" * MAX_ATOMS) == "C" * MAX_ATOMS
+    with pytest.raises(InputError, match=rf"{MAX_ATOMS + 1} atoms, more than .*MAX_ATOMS={MAX_ATOMS}"):
+        smiles_to_arrays("C" * (MAX_ATOMS + 1), QM9)
+    # explicit [H] atoms count: RDKit sees them before it folds them into their neighbour
+    with pytest.raises(InputError, match="atoms, more than"):
+        smiles_to_arrays("[H]C" * (MAX_ATOMS // 2 + 1), QM9)
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("charge", -7, r"data.charge\[1\] = -7 \(atom 1\) is not a formal charge of vocabulary 'qm9'"),
+    ("charge", 2, r"data.charge\[1\] = 2 \(atom 1\)"),
+    ("charge", 2 ** 31, rf"data.charge\[1\] = {2 ** 31} \(atom 1\)"),  # was an OverflowError from RDKit
+    ("charge", -2 ** 40, rf"data.charge\[1\] = {-2 ** 40}"),
+    ("num_hs", 2 ** 31, rf"data.num_hs\[1\] = {2 ** 31} \(atom 1\) is not a hydrogen count"),  # was OverflowError
+    ("num_hs", 9, r"data.num_hs\[1\] = 9 .*-1 .*0..8"),
+    ("num_hs", -2, r"data.num_hs\[1\] = -2"),
+])
+def test_implausible_charges_and_hydrogen_counts_rejected(field, value, words):
+    from graphgen.errors import InputError
+
+    data = smiles_to_data("CCO", QM9)
+    column = getattr(data, field).clone()
+    column[1] = value
+    setattr(data, field, column)
+    with pytest.raises(InputError, match=words):
+        data_to_mol(data, QM9)
+    with pytest.raises(InputError, match=words):
+        data_to_mol(data, QM9, sanitize=False)
+
+
+def test_plausible_charges_and_hydrogen_counts_accepted():
+    data = smiles_to_data("CCO", QM9)
+    data.charge = torch.tensor([0, -1, 0])
+    data.num_hs = torch.tensor([-1, 2, 8])
+    mol = data_to_mol(data, QM9, sanitize=False)
+    assert [a.GetFormalCharge() for a in mol.GetAtoms()] == [0, -1, 0]
+    assert [a.GetNumExplicitHs() for a in mol.GetAtoms()] == [0, 2, 8]
+
+
+def test_vocabulary_charges_bounded():
+    from graphgen.errors import InputError
+
+    assert MoleculeVocab("wide", ("C",), charges=(-8, 0, 8)).charges == (-8, 0, 8)
+    with pytest.raises(InputError, match=r"formal charges \[9\] outside -8..8"):
+        MoleculeVocab("bad", ("C",), charges=(0, 9))
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("x", np.array([0.0, 0.9, 2.0]), "data.x must hold integers, got dtype float64"),  # numpy floats were truncated
+    ("x", torch.tensor([True, False, True]), "data.x must hold integers, got dtype bool"),
+    ("x", [0, 0, 2 ** 70], "data.x must hold integers, got dtype object"),
+    ("x", np.array([0, 0, 2 ** 63], dtype=np.uint64), "beyond int64"),
+    ("edge_index", torch.tensor([[0, 1, 1, 2], [1, 0, 2, 3]]), r"data.edge_index\[:, 3\] = \[2, 3\] refers to a node"),
+    ("edge_index", torch.tensor([[0, 1, -1, 2], [1, 0, 2, 1]]), r"data.edge_index\[:, 2\] = \[-1, 2\]"),
+    ("edge_attr", torch.tensor([0, 0, 5, 0]), r"data.edge_attr\[2\] = 5 is not a bond type"),
+    ("x", torch.tensor([0, 0, -1]), r"data.x\[2\] = -1 is not an atom type"),
+])
+def test_malformed_fields_named(field, value, words):
+    from graphgen.errors import InputError
+
+    data = smiles_to_data("CCO", QM9)
+    setattr(data, field, value)
+    with pytest.raises(InputError, match=words):
+        data_to_mol(data, QM9)
+
+
+def test_non_string_smiles_and_non_molecules_rejected():
+    from graphgen.data.molecules import mol_to_arrays
+    from graphgen.errors import InputError
+
+    with pytest.raises(InputError, match="SMILES must be a str, got int"):
+        smiles_to_arrays(42, QM9)
+    with pytest.raises(InputError, match="Chem.Mol, got NoneType"):
+        mol_to_arrays(Chem.MolFromSmiles("C1CC"), QM9)
+    with pytest.raises(InputError, match="SMILES str or an RDKit Chem.Mol, got NoneType"):
+        canonical_smiles(None)
+    long_bad = "C" * 300 + ")"
+    with pytest.raises(InputError, match=r"cannot parse SMILES 'C{80}'\.\.\. \(301 characters\)"):
+        smiles_to_arrays(long_bad, QM9)  # the message quotes the first 80 characters, not all of them

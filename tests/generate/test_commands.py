@@ -59,10 +59,16 @@ def test_unknown_model_names_the_fix(capsys, tmp_path):
         main(["sample", str(tmp_path / "empty"), "-n", "2"])
 
 
-def test_pard_rejects_steps_with_one_line(saved_model, tmp_path, no_data):
-    with pytest.raises(SystemExit, match="graphgen sample: PARDGenerator.sample: unknown option steps; .*supported"):
-        main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--steps", "2"])
-    with pytest.raises(SystemExit, match="unknown option snr; it takes no sampler options"):
+def test_pard_steps_reach_the_sampler_and_bad_options_get_one_line(saved_model, tmp_path, capsys, no_data):
+    import json
+
+    T = json.loads((saved_model / "config.json").read_text())["num_steps"]
+    assert main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--steps", "2",
+                 "--no-progress", "--no-metrics"]) == 0
+    with pytest.raises(SystemExit, match=rf"graphgen sample: PARDGenerator.sample: steps={T + 1}: expected an "
+                                         rf"integer in 1..{T}"):
+        main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--steps", str(T + 1)])
+    with pytest.raises(SystemExit, match="unknown option snr; valid options: steps"):
         main(["sample", str(saved_model), "-n", "2", "-o", str(tmp_path / "a.smi"), "--set", "snr=0.1"])
     with pytest.raises(SystemExit, match="plain names"):
         main(["sample", str(saved_model), "-n", "2", "--set", "a.b=1"])

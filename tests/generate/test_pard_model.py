@@ -198,24 +198,25 @@ def test_sampler_deterministic_and_well_formed():
     assert sum(e["finished"] for e in evals if e["step"] is None) == 6  # every graph stops exactly once
 
 
-def test_sample_options_are_errors():
-    """PARD takes no sampler options: a step count other than the trained one is not supported (a clear error)."""
+def test_sample_options_and_evaluation_count():
+    """PARD's one sampler option is ``steps`` (1..T, tests/generate/test_pard_fast_sampling.py); others are errors."""
     from graphgen.generate.base import SampleOptionError, SampleStats
 
     model = molecule_model()
     model.set_marginals(molecules())
-    with pytest.raises(SampleOptionError, match="unknown option steps; it takes no sampler options. PARD denoises "
-                                                "each block with the 4 steps"):
-        model.sample(2, steps=2)
-    with pytest.raises(SampleOptionError, match="unknown option sampler; it takes no sampler options$"):
+    with pytest.raises(SampleOptionError, match=r"steps=5: expected an integer in 1\.\.4"):
+        model.sample(2, steps=5)
+    with pytest.raises(SampleOptionError, match="unknown option sampler; valid options: steps$"):
         model.sample(2, sampler="ddim")
-    stats = SampleStats()
-    graphs = model.sample(5, generator=torch.Generator().manual_seed(0), batch_size=2, callback=stats)
-    assert stats.graphs == len(graphs) == 5
-    # a graph of b blocks takes b * (T + 1) + 1 passes: T denoising steps and one size prediction per block, plus
-    # the first size prediction
-    T = model.config.num_steps
-    assert stats.evaluations == sum((int(g.block.max()) + 1) * (T + 1) + 1 for g in graphs)
+    for steps in (None, 2):
+        stats = SampleStats()
+        options = {} if steps is None else {"steps": steps}
+        graphs = model.sample(5, generator=torch.Generator().manual_seed(0), batch_size=2, callback=stats, **options)
+        assert stats.graphs == len(graphs) == 5
+        # a graph of b blocks takes b * (K + 1) + 1 passes: K denoising steps (default K = T) and one size
+        # prediction per block, plus the first size prediction
+        K = steps or model.config.num_steps
+        assert stats.evaluations == sum((int(g.block.max()) + 1) * (K + 1) + 1 for g in graphs)
 
 
 def test_save_load_roundtrip(tmp_path):
@@ -403,14 +404,14 @@ def test_joint_head_learns_degree_given_size_and_sampler_uses_it():
     assert (p_deg.diagonal() > 0.9).all(), p_deg  # size 1 -> degree 0, 2 -> 1, 3 -> 2
 
     seen = []
-    denoise = model.network.denoise_virtual
 
-    def record(cache, m_r, xv, evr, evv, mv, tv, sv, dv):
-        if m_r.size(1) == 0:  # first block
-            seen.append(torch.stack([sv[:, 0], dv[:, 0]], 1))
-        return denoise(cache, m_r, xv, evr, evv, mv, tv, sv, dv)
+    class Recording(type(model).block_denoiser):  # the sampler's denoiser, noting each block's conditioning
+        def start_block(self, cache, m_r, mv, sv, dv):
+            if m_r.size(1) == 0:  # first block
+                seen.append(torch.stack([sv[:, 0], dv[:, 0]], 1))
+            return super().start_block(cache, m_r, mv, sv, dv)
 
-    model.network.denoise_virtual = record
+    model.block_denoiser = Recording
     model.sample(40, generator=torch.Generator().manual_seed(0))
     pairs = torch.cat(seen).unique(dim=0).tolist()
     assert set(map(tuple, pairs)) <= {(1, 0), (2, 1), (3, 2)}, pairs

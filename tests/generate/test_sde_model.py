@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from graphgen.errors import CorruptFileError, InputError
 from graphgen.generate import load_generator
 from graphgen.generate.sde.model import SamplerConfig, ScoreSDEConfig, ScoreSDEGenerator
 from graphgen.generate.sde.networks import (
@@ -71,11 +72,13 @@ def test_score_networks_permutation_equivariant_and_masked(net_cls):
                                out[2, :3] if net_cls == "x" else out[2, :3, :3])
 
 
+@pytest.mark.parametrize("variant", [{}, dict(x_mix_hidden=12, x_mix_act="tanh", scale_channels=8)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_attention_layer_batched_path_equals_per_channel(dtype):
-    """The channel-batched forward ((Â X)W, stacked Q/K/V weights) is the per-channel GMH layer, values and grads."""
+def test_attention_layer_batched_path_equals_per_channel(dtype, variant):
+    """The channel-batched forward ((Â X)W, stacked Q/K/V weights) is the per-channel GMH layer, values and grads,
+    for the paper's layer (scores over sqrt(out) = sqrt(6)) and graphgen's first one (over sqrt(attn) = sqrt(8))."""
     torch.manual_seed(0)
-    layer = AttentionLayer(2, 4, 8, 6, 3, 2, heads=2).to(dtype)
+    layer = AttentionLayer(2, 4, 8, 6, 3, 2, heads=2, **variant).to(dtype)
     x, adj, mask = random_dense(F=4)
     x, adj = x.to(dtype), adj.to(dtype)
     chans = torch.stack([adj, adj @ adj, adj.tanh()], dim=1)
@@ -89,6 +92,116 @@ def test_attention_layer_batched_path_equals_per_channel(dtype):
                                 list(layer.parameters()))
     for a, b in zip(g_fast, g_ref):
         torch.testing.assert_close(a, b, **tol)
+
+
+def test_attention_scores_by_hand():
+    """``S = mean_h tanh(Q_h K_h^T / sqrt(d))``, symmetrised; ``d`` = the value width unless ``scale_channels``."""
+    torch.manual_seed(0)
+    x, adj, mask = random_dense(B=1, N=4, F=3)
+    for scale, d in ((None, 6), (4, 4)):
+        gmh = GraphMultiHeadAttention(3, 4, 6, heads=2, scale_channels=scale)
+        q, k = gmh.q(x, adj)[0], gmh.k(x, adj)[0]  # [N, 4]: heads are columns 0-1 and 2-3
+        heads = [torch.tanh(q[:, h:h + 2] @ k[:, h:h + 2].T / d ** 0.5) for h in (0, 2)]
+        s = (heads[0] + heads[1]) / 2
+        torch.testing.assert_close(gmh(x, adj, mask)[1][0], (s + s.T) / 2)
+
+
+# -- ScoreNetworkA variants against GDSS's released code ----------------------------------------------------------
+def reference_param_count(num_features: int, c: ScoreNetworkAConfig) -> int:
+    """Parameters of GDSS's ScoreNetworkA (github.com/harryjo97/GDSS, models/ScoreNetwork_A.py, models/attention.py,
+    models/layers.py), counted from its layer definitions:
+
+    - ``DenseGCNConv(i, o)``: weight ``[i, o]`` and bias ``[o]``;
+    - ``MLP(num_layers, i, h, o)``: linears ``i -> h -> ... -> h -> o`` with biases;
+    - ``Attention(i, attn, out)``: GCNs Q and K ``i -> attn``, V ``i -> out``;
+    - ``AttentionLayer(num_linears, conv_in, attn, conv_out, C_in, C_out)``: ``C_in`` attentions, hidden width
+      ``2 max(C_in, C_out)`` for ``mlp = MLP(num_linears, 2 C_in, hid, C_out)`` and
+      ``multi_channel = MLP(2, C_in conv_out, hid, conv_out)``;
+    - ``ScoreNetworkA``: layer 0 ``(nfeat, nhid, nhid, c_init, c_hid)``, the last ``(nhid, adim, nhid, c_hid,
+      c_final)``, the others ``(nhid, adim, nhid, c_hid, c_hid)``; ``final = MLP(3, fdim, 2 fdim, 1)`` with
+      ``fdim = c_hid (num_layers - 1) + c_final + c_init``.
+    """
+    def gcn(i, o):
+        return i * o + o
+
+    def mlp(num_layers, i, h, o):
+        dims = [i] + [h] * (num_layers - 1) + [o]
+        return sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+
+    def attention_layer(num_linears, conv_in, attn, conv_out, c_in, c_out):
+        hid = 2 * max(c_in, c_out)
+        attention = 2 * gcn(conv_in, attn) + gcn(conv_in, conv_out)
+        return c_in * attention + mlp(num_linears, 2 * c_in, hid, c_out) + mlp(2, c_in * conv_out, hid, conv_out)
+
+    layers = [attention_layer(c.num_linears, num_features, c.hidden, c.hidden, c.c_init, c.c_hid)]
+    layers += [attention_layer(c.num_linears, c.hidden, c.attn, c.hidden, c.c_hid, c.c_hid)] * (c.num_layers - 2)
+    layers += [attention_layer(c.num_linears, c.hidden, c.attn, c.hidden, c.c_hid, c.c_final)]
+    fdim = c.c_hid * (c.num_layers - 1) + c.c_final + c.c_init
+    return sum(layers) + mlp(3, fdim, 2 * fdim, 1)
+
+
+QM9_A = ScoreNetworkAConfig(num_layers=3, hidden=16, attn=16, heads=4, num_linears=3, c_init=2, c_hid=8, c_final=4)
+
+
+def count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_paper_network_has_the_reference_parameter_count():
+    assert reference_param_count(4, QM9_A) == 23_825  # the issue's figure for GDSS's QM9 model
+    assert ScoreNetworkAConfig().variant == "paper"  # the default for new models
+    assert count(ScoreNetworkA(4, QM9_A)) == 23_825
+    assert count(ScoreNetworkA(4, dataclasses.replace(QM9_A, variant="graphgen"))) == 29_249
+    # other sizes, including an attention width other than the node width (the reference's first layer uses nhid)
+    for feats, cfg in ((10, ScoreNetworkAConfig()), (17, ScoreNetworkAConfig(num_layers=2, hidden=12, attn=8)),
+                       (4, ScoreNetworkAConfig(num_layers=4, hidden=8, attn=12, heads=2, num_linears=2, c_hid=5))):
+        assert count(ScoreNetworkA(feats, cfg)) == reference_param_count(feats, cfg)
+
+
+def test_paper_network_layer_shapes():
+    """Each layer's node-mixing MLP is ``C_in out -> 2 max(C_in, C_out) -> out`` with ELU (graphgen's first network:
+    ``-> 2 out ->`` with tanh)."""
+    paper = ScoreNetworkA(4, QM9_A)
+    assert [repr(layer.mix_x) for layer in paper.layers] == [
+        "MLP(32 -> 16 -> 16, act=elu)", "MLP(128 -> 16 -> 16, act=elu)", "MLP(128 -> 16 -> 16, act=elu)"]
+    first = ScoreNetworkA(17, ScoreNetworkAConfig(num_layers=2, hidden=12, attn=8))
+    assert [(a.attn[0].attn_channels, a.attn[0].scale_channels) for a in first.layers] == [(12, 12), (8, 12)]
+    old = ScoreNetworkA(4, dataclasses.replace(QM9_A, variant="graphgen"))
+    assert [repr(layer.mix_x) for layer in old.layers] == [
+        "MLP(32 -> 32 -> 16, act=tanh)", "MLP(128 -> 32 -> 16, act=tanh)", "MLP(128 -> 32 -> 16, act=tanh)"]
+    with pytest.raises(InputError, match="variant must be one of paper, graphgen, got 'gdss'"):
+        ScoreNetworkA(4, dataclasses.replace(QM9_A, variant="gdss"))
+    with pytest.raises(InputError, match=r"hidden \(6\) must be divisible by heads \(4\)"):
+        ScoreNetworkA(4, dataclasses.replace(QM9_A, hidden=6))
+
+
+def test_bundled_gdss_models_keep_graphgens_first_network():
+    for name in ("qm9-gdss", "community_small-gdss", "ego_small-gdss"):
+        model = load_generator(name)
+        assert model.net_adj.config.variant == "graphgen"
+    assert count(load_generator("qm9-gdss").net_adj) == 29_249
+
+
+def test_folder_saved_before_the_variant_field_loads_graphgens_network(tmp_path):
+    torch.manual_seed(0)
+    saved = {}
+    for variant in ("graphgen", "paper"):
+        config = dataclasses.replace(tiny_graph_config(), net_adj=dataclasses.replace(TINY_A, variant=variant))
+        saved[variant] = ScoreSDEGenerator(config)
+        saved[variant].set_node_distribution(torch.tensor([3, 4]))
+        saved[variant].save_pretrained(tmp_path / variant)
+        cfg_file = tmp_path / variant / "config.json"
+        cfg = json.loads(cfg_file.read_text())
+        assert cfg["net_adj"]["variant"] == variant  # new folders record it
+        del cfg["net_adj"]["variant"]  # what a folder saved before the field existed looks like
+        cfg_file.write_text(json.dumps(cfg))
+    loaded = load_generator(tmp_path / "graphgen")
+    assert loaded.net_adj.config.variant == "graphgen"
+    x, adj, mask = random_dense()
+    torch.testing.assert_close(loaded.net_adj(x, adj, mask), saved["graphgen"].net_adj(x, adj, mask))
+    # a paper-network folder stripped of the field no longer fits its weights' record: a named error, not a guess
+    with pytest.raises(CorruptFileError, match="net_adj.variant: saved 'paper', found 'graphgen'"):
+        load_generator(tmp_path / "paper")
 
 
 def test_network_reprs():
@@ -237,7 +350,7 @@ def test_sample_options_reach_the_sampler_and_unknown_ones_are_errors():
     assert (s.snr, s.num_steps, s.method) == (0.1, 7, "pc")
     with pytest.raises(SampleOptionError, match="unknown option bogus; valid options: .*sampler, scale_eps, snr"):
         model.sample(1, bogus=1)
-    with pytest.raises(SampleOptionError, match="method must be one of em, pc, s4, got 'ddim'"):
+    with pytest.raises(SampleOptionError, match="method must be one of em, ode, ode_dpm2, ode_euler, pc, s4, got 'ddim'"):
         model.sample(1, sampler="ddim")
     with pytest.raises(SampleOptionError, match="corrector must be one of langevin, none"):
         model.sample(1, corrector="annealed")

@@ -26,9 +26,9 @@ from torch_geometric.data import Data
 
 from graphgen import ops
 from graphgen.data.transforms import AddLapPE, AddRRWP, AddRWSE, apply_many
-from graphgen.errors import GraphgenError
 from graphgen.ops import CSRGraph
 
+from ..fuzz import expect_error, expect_result, run_case
 from .ops_cases import fused_backends
 
 CI_EXAMPLES = 2000
@@ -56,25 +56,6 @@ def _triton_available() -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ outcome checking
-def _run(fn):
-    """``(result, None)`` or ``(None, error)`` for a GraphgenError; any other exception propagates (a failure)."""
-    try:
-        return fn(), None
-    except GraphgenError as err:
-        return None, err
-
-
-def _expect_error(err: GraphgenError | None, words: list[str], case: str) -> None:
-    assert err is not None, f"silent acceptance: no error for {case}"
-    message = str(err)
-    assert "\n" not in message, f"error message is not one line: {message!r}"
-    assert any(word in message for word in words), f"unclear error for {case}: {message!r} names none of {words}"
-
-
-def _expect_result(err: GraphgenError | None, case: str) -> None:
-    assert err is None, f"error for a valid case {case}: {err}"
-
-
 # rounding allowed per unit of magnitude: a few units in the last place of each dtype
 TOLERANCE = {torch.float16: 4e-3, torch.bfloat16: 3e-2, torch.float32: 1e-6, torch.float64: 1e-12}
 
@@ -265,11 +246,11 @@ def _check_scatter(case) -> None:
     backend, reduce, dtype, src, index, index_dtype, dim_size_arg, dim_size, words = case
     index_t = torch.tensor(index, dtype=torch.long).to(index_dtype)
     label = f"scatter(src {tuple(src.shape)} {dtype}, index {index}, {dim_size_arg}, {reduce!r}, backend={backend})"
-    out, err = _run(lambda: ops.scatter(src, index_t, dim_size_arg, reduce, backend=backend))
+    out, err = run_case(lambda: ops.scatter(src, index_t, dim_size_arg, reduce, backend=backend))
     if words:
-        _expect_error(err, words, label)
+        expect_error(err, words, label)
         return
-    _expect_result(err, label)
+    expect_result(err, label)
     expected, magnitude = _oracle_scatter(src, index, dim_size, reduce)
     _assert_matches(out, expected, dtype, label, magnitude)
 
@@ -313,11 +294,11 @@ def _check_segment(case) -> None:
     backend, reduce, dtype, src, indptr, indptr_dtype, counts, words = case
     indptr_t = torch.tensor(indptr, dtype=torch.long).to(indptr_dtype)
     label = f"segment(src {tuple(src.shape)} {dtype}, indptr {indptr}, {reduce!r}, backend={backend})"
-    out, err = _run(lambda: ops.segment(src, indptr_t, reduce, backend=backend))
+    out, err = run_case(lambda: ops.segment(src, indptr_t, reduce, backend=backend))
     if words:
-        _expect_error(err, words, label)
+        expect_error(err, words, label)
         return
-    _expect_result(err, label)
+    expect_result(err, label)
     index = [b for b, c in enumerate(counts) for _ in range(c)]
     expected, magnitude = _oracle_scatter(src, index, len(counts), reduce)
     _assert_matches(out, expected, dtype, label, magnitude)
@@ -377,11 +358,11 @@ def _check_gather_scatter(case) -> None:
         graph.perm.add_(0)                                  # an in-place op, even one that keeps the values
     label = (f"gather_scatter(x {tuple(x.shape)} {dtype}, edges {edge_index.tolist()}, sizes {sizes}, "
              f"{message}/{reduce}, {sorted(kwargs)}, backend={backend}, defect={defect})")
-    out, err = _run(lambda: ops.gather_scatter(x, graph, message=message, reduce=reduce, backend=backend, **kwargs))
+    out, err = run_case(lambda: ops.gather_scatter(x, graph, message=message, reduce=reduce, backend=backend, **kwargs))
     if words:
-        _expect_error(err, words, label)
+        expect_error(err, words, label)
         return
-    _expect_result(err, label)
+    expect_result(err, label)
     expected, magnitude = _oracle_gather_scatter(x, edge_index, sizes[1], kwargs.get("edge_weight"),
                                                  kwargs.get("edge_attr"), message, reduce)
     _assert_matches(out, expected, dtype, label, magnitude)
@@ -440,18 +421,18 @@ def _check_attention(case) -> None:
         graph.t_perm.add_(0)
     label = (f"edges {edge_index.tolist()}, sizes {sizes}, q {tuple(q.shape)}, {dtype}, bias "
              f"{None if bias is None else tuple(bias.shape)}, backend={backend}, defect={defect}")
-    alpha, err = _run(lambda: ops.segment_softmax(scores, graph, backend=backend))
+    alpha, err = run_case(lambda: ops.segment_softmax(scores, graph, backend=backend))
     if softmax_words:
-        _expect_error(err, softmax_words, f"segment_softmax({label})")
+        expect_error(err, softmax_words, f"segment_softmax({label})")
     else:
-        _expect_result(err, f"segment_softmax({label})")
+        expect_result(err, f"segment_softmax({label})")
         expected = ops.segment_softmax(scores, graph, backend="reference")
         _assert_matches(alpha, expected, dtype, f"segment_softmax({label})")
-    out, err = _run(lambda: ops.edge_attention(q, k, v, graph, edge_bias=bias, backend=backend))
+    out, err = run_case(lambda: ops.edge_attention(q, k, v, graph, edge_bias=bias, backend=backend))
     if attention_words:
-        _expect_error(err, attention_words, f"edge_attention({label})")
+        expect_error(err, attention_words, f"edge_attention({label})")
     else:
-        _expect_result(err, f"edge_attention({label})")
+        expect_result(err, f"edge_attention({label})")
         expected = ops.edge_attention(q, k, v, graph, edge_bias=bias, backend="reference")
         _assert_matches(out, expected, dtype, f"edge_attention({label})")
 
@@ -515,18 +496,18 @@ def _check_replace_refused(graph: CSRGraph, edit: tuple[int, str, int]) -> None:
         changed.view(-1)[at % value.numel()] += delta
     else:
         return
-    _, err = _run(lambda: dataclasses.replace(graph, **{field: changed}))
-    _expect_error(err, ["CSRGraph"], f"dataclasses.replace(graph, {field}=<one entry + {delta}>)")
+    _, err = run_case(lambda: dataclasses.replace(graph, **{field: changed}))
+    expect_error(err, ["CSRGraph"], f"dataclasses.replace(graph, {field}=<one entry + {delta}>)")
 
 
 def _check_from_edge_index(case) -> None:
     edge_index, num_nodes, words, edit = case
     label = f"CSRGraph.from_edge_index({edge_index.tolist()} {edge_index.dtype}, {num_nodes!r})"
-    graph, err = _run(lambda: CSRGraph.from_edge_index(edge_index, num_nodes))
+    graph, err = run_case(lambda: CSRGraph.from_edge_index(edge_index, num_nodes))
     if words:
-        _expect_error(err, words, label)
+        expect_error(err, words, label)
         return
-    _expect_result(err, label)
+    expect_result(err, label)
     if num_nodes is None:
         num_src = num_dst = int(edge_index.max()) + 1 if edge_index.numel() else 0
     else:
@@ -655,21 +636,21 @@ def _check_pe(pe_case) -> None:
     for kind in ("lappe", "rwse", "rrwp", "rrwp_sparse"):
         transform = _transform(kind, size)
         label = f"{transform!r}(edge_index {data.edge_index.tolist()}, num_nodes={data.num_nodes})"
-        out, err = _run(lambda: transform(data.clone()))
+        out, err = run_case(lambda: transform(data.clone()))
         if words:
-            _expect_error(err, words, label)
+            expect_error(err, words, label)
             continue
-        _expect_result(err, label)
+        expect_result(err, label)
         _check_transform(kind, data, out, size, label)
     transform = _transform(many_kind, size)
     graphs = [d for d, _ in cases]
     bad = [b for b, (_, w) in enumerate(cases) if w]
     label = f"apply_many({transform!r}, {[(d.edge_index.tolist(), d.num_nodes) for d in graphs]}, chunk={chunk})"
-    out, err = _run(lambda: apply_many(transform, [d.clone() for d in graphs], chunk=chunk))
+    out, err = run_case(lambda: apply_many(transform, [d.clone() for d in graphs], chunk=chunk))
     if bad:
-        _expect_error(err, [f"graph {bad[0]} "], label)             # the first bad graph, by its position
+        expect_error(err, [f"graph {bad[0]} "], label)             # the first bad graph, by its position
         return
-    _expect_result(err, label)
+    expect_result(err, label)
     for d, result in zip(graphs, out):
         _check_transform(many_kind, d, result, size, label)
 

@@ -43,7 +43,12 @@ def test_config_file_replaces_the_preset(tmp_path):
     f = tmp_path / "run.yaml"
     f.write_text("model:\n  hidden: 24\ntrainer:\n  batch_size: 4\n  max_steps: 9\n")
     cfg = _resolve(PARDRunConfig, "pard", "--dataset", "qm9", "--config", str(f), "--set", "trainer.batch_size=6")
-    assert (cfg.model.hidden, cfg.model.num_layers, cfg.trainer.batch_size, cfg.trainer.max_steps) == (24, 8, 6, 9)
+    # a --config file replaces the preset: keys it does not set take the built-in defaults, not the preset's
+    from graphgen.generate.pard.model import PARDConfig
+
+    assert (cfg.model.hidden, cfg.model.ce_weight, cfg.trainer.lr, cfg.trainer.batch_size, cfg.trainer.max_steps) == (
+        24, PARDConfig().ce_weight, 1e-3, 6, 9)                   # the qm9 preset has ce_weight 1.0 and lr 7e-4
+    assert PARDConfig().ce_weight != 1.0
 
 
 @pytest.mark.parametrize("item, words", [

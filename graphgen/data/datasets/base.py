@@ -14,6 +14,8 @@ row becomes one graph). ``spec.load(split)`` returns a :class:`GraphDataset` bac
                              graph-local node indices (both directions of every undirected edge)
         graph.<attr>.npy     [G, ...] per-graph arrays (``y``)
         smiles.txt           one SMILES per graph (molecule datasets)
+        manifest.json        written last: size and sha256 of every other file, and the counts they must agree on
+                             (graphs, nodes, edges, SMILES lines)
 
 ``<key>`` hashes the cache format, the spec's processing ``version``, the split and the sha256 of every raw file,
 so a new raw file or a change of the processing code (bump ``version``) gives a new folder and the cache is rebuilt;
@@ -21,6 +23,14 @@ stale folders of the same split are removed after a successful build. Arrays are
 ``numpy.load(mmap_mode="r")``, so re-opening a cache costs little memory and time; ``__getitem__`` slices one graph
 out and builds a :class:`torch_geometric.data.Data`. A build writes into a temporary folder and renames it into
 place, so an interrupted build never leaves a half-written cache.
+
+Every open checks the folder against ``manifest.json`` (:func:`verify_cache`): each file's size, its sha256, and the
+counts (``node_ptr`` / ``edge_ptr`` ends, every array's length and dtype, SMILES lines) against each other. A cache
+that does not match raises :class:`CorruptCacheError` naming the file; ``spec.load`` / ``spec.prepare`` instead warn
+and rebuild it from the raw files. Hashing reads every byte once (about 20 ms for QM9's train split), so a file
+whose size, mtime and ctime are unchanged since it was hashed in this process is not hashed again (only once the
+file is two seconds older than that hash, so a rewrite within the filesystem's timestamp granularity is re-hashed);
+its counts are still checked on every open.
 
 Raw rows that cannot be converted (bad SMILES, an element outside the vocabulary, a node id out of range) are
 skipped, counted and reported: a ``warnings.warn`` naming the count and the first rows with their reasons, the full
@@ -47,9 +57,19 @@ import torch
 from torch_geometric.data import Data
 
 from graphgen.data.raw import ChecksumMismatchError, MissingRawFileError, RawFile, cache_root, data_root, fetch, sha256_of
+from graphgen.errors import CorruptFileError
 
 # Bump when the layout of the cache folder changes (independent of each spec's processing ``version``).
-CACHE_FORMAT = 1
+# 2: manifest.json (caches of format 1 have none, so they get a new key and are rebuilt).
+CACHE_FORMAT = 2
+# The file a build writes last; a folder without it is not a finished cache.
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+META_NAME = "meta.json"
+SMILES_NAME = "smiles.txt"
+# A file hashed less than this many seconds after its last change is hashed again on the next open (its timestamps
+# may not have moved on a rewrite within the filesystem's granularity; 2 s covers the coarsest, FAT's).
+RACY_SECONDS = 2.0
 # Rows per work item sent to a worker process.
 CHUNK_SIZE = 4096
 # Below this many rows the build runs in the calling process (starting workers costs more than it saves).
@@ -225,8 +245,13 @@ class DatasetSpec:
         self.check_split(split)
         paths = self.raw_paths(data_dir, download=download)
         final = self.cache_dir(split)
-        if (final / "meta.json").exists() and not rebuild:
-            return final
+        if final.exists() and not rebuild:
+            try:
+                verify_cache(final)
+                return final
+            except CorruptCacheError as err:  # the raw files are at hand (checked above): rebuild rather than fail
+                warnings.warn(f"{err.path}: {err.problem}; rebuilding the processed cache of {self.name}/{split} "
+                              "from the raw files", stacklevel=2)
         build_cache(self, split, paths, final, num_workers=num_workers, progress=progress)
         return final
 
@@ -345,7 +370,7 @@ def build_cache(spec: DatasetSpec, split: str, paths: dict[str, Path], final: Pa
             for key, arr in getattr(arrays, kind).items():
                 np.save(tmp / f"{kind}.{key}.npy", np.ascontiguousarray(arr))
         if source.smiles is not None:
-            with open(tmp / "smiles.txt", "w") as f:
+            with open(tmp / SMILES_NAME, "w") as f:
                 for i in keep:
                     f.write(source.smiles[i])
                     f.write("\n")
@@ -373,8 +398,10 @@ def build_cache(spec: DatasetSpec, split: str, paths: dict[str, Path], final: Pa
             "build_seconds": round(time.perf_counter() - t0, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        with open(tmp / "meta.json", "w") as f:
+        with open(tmp / META_NAME, "w") as f:
             json.dump(meta, f, indent=1)
+        write_manifest(tmp, cache_counts(meta["num_graphs"], meta["num_nodes"], meta["num_edges"],
+                                         len(keep) if source.smiles is not None else None))
         _publish(tmp, final)
     finally:
         if tmp.exists():
@@ -389,15 +416,198 @@ def build_cache(spec: DatasetSpec, split: str, paths: dict[str, Path], final: Pa
 
 def _publish(tmp: Path, final: Path) -> None:
     """Move the finished ``tmp`` folder to ``final`` (a rename: readers never see a partial cache)."""
-    if final.exists():  # a forced rebuild, or a stale folder without meta.json: move it aside first
+    if final.exists():  # a forced rebuild, a damaged cache or a folder without manifest.json: move it aside first
         trash = Path(tempfile.mkdtemp(prefix=f".tmp-old-{final.name}-", dir=final.parent))
         os.replace(final, trash / "old")
         shutil.rmtree(trash, ignore_errors=True)
     try:
         os.replace(tmp, final)
     except OSError:
-        if not (final / "meta.json").exists():  # not a concurrent builder that won the race
+        if not is_finished(final):  # not a concurrent builder that won the race
             raise
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Manifest: what a finished cache holds, checked on every open
+# ----------------------------------------------------------------------------------------------------------------------
+class CorruptCacheError(CorruptFileError):
+    """A processed-cache file that does not match the cache's ``manifest.json`` (missing, truncated, appended to,
+    changed, unreadable, or with counts that disagree). ``path`` is the file, ``problem`` what is wrong with it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path, self.problem = Path(path), problem
+        dataset = self.path.parent.parent.name  # <cache root>/<dataset>/<split>-<key>/<file>
+        super().__init__(f"{path}: {problem}; the processed cache is damaged: `graphgen data prepare {dataset} "
+                         f"--rebuild` rebuilds it from the raw files (load_dataset does so by itself)")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across worker processes despite the two-argument __init__
+        return type(self), (self.path, self.problem)
+
+
+def cache_counts(num_graphs: int, num_nodes: int, num_edges: int, smiles_lines: int | None) -> dict[str, int | None]:
+    """The counts every file of a cache must agree on (``smiles_lines`` is ``None`` without ``smiles.txt``)."""
+    return {"graphs": int(num_graphs), "nodes": int(num_nodes), "edges": int(num_edges),
+            "smiles_lines": None if smiles_lines is None else int(smiles_lines)}
+
+
+def is_finished(folder: Path) -> bool:
+    """Whether ``folder`` is a published cache (its manifest, the last file a build writes, exists)."""
+    return (folder / MANIFEST_NAME).is_file()
+
+
+def write_manifest(folder: Path, counts: dict[str, int | None]) -> None:
+    """Write ``folder/manifest.json`` over every other file of ``folder`` (size, sha256) and ``counts``.
+
+    Written to a temporary name and renamed, so the manifest is either absent or complete.
+    """
+    files = {p.name: {"size": p.stat().st_size, "sha256": sha256_of(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_NAME and p.suffix != ".tmp"}
+    doc = {"format": MANIFEST_FORMAT, "counts": counts, "files": files}
+    tmp = folder / f"{MANIFEST_NAME}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST_NAME)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a cache file; anything else is a :class:`CorruptCacheError` naming the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CorruptCacheError(path, "missing") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptCacheError(path, f"unreadable ({err})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CorruptCacheError(path, f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    if not isinstance(doc, dict):
+        raise CorruptCacheError(path, f"expected a JSON object, found {type(doc).__name__}")
+    return doc
+
+
+# (st_dev, st_ino) -> (size, mtime_ns, ctime_ns, sha256) of files whose hash matched their manifest in this process
+_HASHED: dict[tuple[int, int], tuple[int, int, int, str]] = {}
+
+
+def _check_file(path: Path, entry: Any) -> None:
+    """``path`` has the size and sha256 its manifest ``entry`` records (see the module docstring for when the
+    hash is taken from the per-process record instead of the bytes)."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)):
+        raise CorruptCacheError(path.parent / MANIFEST_NAME, f"the entry of {path.name} is not {{size, sha256}}")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CorruptCacheError(path, "missing (listed in manifest.json)") from None
+    if st.st_size != entry["size"]:
+        change = "truncated" if st.st_size < entry["size"] else "appended to"
+        raise CorruptCacheError(path, f"{st.st_size} bytes where the manifest records {entry['size']} ({change})")
+    signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, entry["sha256"])
+    if _HASHED.get((st.st_dev, st.st_ino)) == signature:
+        return
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise CorruptCacheError(path, f"sha256 {actual[:16]}... differs from the manifest's "
+                                      f"{entry['sha256'][:16]}... (the bytes changed)")
+    last_change = max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
+    if time.time() - last_change > RACY_SECONDS:  # only files old enough that a rewrite moves their timestamps
+        _HASHED[(st.st_dev, st.st_ino)] = signature
+
+
+def _open_checked(path: Path) -> np.ndarray:
+    """:func:`_open` with a damaged ``.npy`` reported as a :class:`CorruptCacheError`."""
+    try:
+        return _open(path)
+    except FileNotFoundError:
+        raise CorruptCacheError(path, "missing") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise CorruptCacheError(path, f"not a readable .npy array ({err})") from None
+
+
+def _check_offsets(path: Path, ptr: np.ndarray, num_graphs: int, total: int, what: str) -> None:
+    """``ptr`` is int [G+1], starts at 0, never decreases and ends at ``total``."""
+    if ptr.dtype.kind not in "iu" or ptr.shape != (num_graphs + 1,):
+        raise CorruptCacheError(path, f"expected int [{num_graphs + 1}] offsets for {num_graphs} graphs, found "
+                                      f"{ptr.dtype} {list(ptr.shape)}")
+    if int(ptr[0]) != 0 or int(ptr[-1]) != total or bool(np.any(np.diff(ptr) < 0)):
+        raise CorruptCacheError(path, f"offsets must rise from 0 to the {total} {what} of the cache, found "
+                                      f"{int(ptr[0])}..{int(ptr[-1])}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_counts(folder: Path, meta: dict[str, Any], counts: dict[str, Any]) -> None:
+    """Every array's length and dtype, the offsets' ends and the SMILES lines agree with the manifest's counts."""
+    graphs, nodes, edges, smiles_lines = (counts.get(k) for k in ("graphs", "nodes", "edges", "smiles_lines"))
+    if not all(_is_count(v) for v in (graphs, nodes, edges)) or not (smiles_lines is None or _is_count(smiles_lines)):
+        raise CorruptCacheError(folder / MANIFEST_NAME, f"counts {counts} are not graphs / nodes / edges / "
+                                                        "smiles_lines integers")
+    arrays = meta.get("arrays")
+    if not isinstance(arrays, dict):
+        raise CorruptCacheError(folder / META_NAME, "has no 'arrays' object")
+    for key, expected in (("num_graphs", graphs), ("num_nodes", nodes), ("num_edges", edges)):
+        if meta.get(key) != expected:
+            raise CorruptCacheError(folder / META_NAME, f"{key} is {meta.get(key)!r}, the manifest counts {expected}")
+    _check_offsets(folder / "node_ptr.npy", _open_checked(folder / "node_ptr.npy"), graphs, nodes, "nodes")
+    _check_offsets(folder / "edge_ptr.npy", _open_checked(folder / "edge_ptr.npy"), graphs, edges, "edges")
+    rows = _open_checked(folder / "rows.npy")
+    if rows.shape != (graphs,):
+        raise CorruptCacheError(folder / "rows.npy", f"{list(rows.shape)} rows for {graphs} graphs")
+    first_dim = {"node": nodes, "edge": edges, "graph": graphs}
+    for key, spec in arrays.items():
+        path = folder / f"{key}.npy"
+        arr = _open_checked(path)
+        kind = key.split(".", 1)[0]
+        if kind not in first_dim or not isinstance(spec, dict):
+            raise CorruptCacheError(folder / META_NAME, f"array entry {key!r} is not node./edge./graph. with a spec")
+        if str(arr.dtype) != spec.get("dtype") or list(arr.shape) != spec.get("shape") or \
+                arr.shape[:1] != (first_dim[kind],):
+            raise CorruptCacheError(path, f"{arr.dtype} {list(arr.shape)}, expected {spec.get('dtype')} "
+                                          f"{spec.get('shape')} with {first_dim[kind]} {kind} rows")
+    if smiles_lines is not None or meta.get("has_smiles"):
+        path = folder / SMILES_NAME
+        try:
+            found = path.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            raise CorruptCacheError(path, "missing") from None
+        if found != graphs or smiles_lines != graphs:
+            raise CorruptCacheError(path, f"{found} SMILES lines for {graphs} graphs (the manifest counts "
+                                          f"{smiles_lines} lines)")
+
+
+def verify_cache(folder: str | os.PathLike) -> dict[str, Any]:
+    """Check a cache folder against its ``manifest.json`` and return its ``meta.json``.
+
+    Raises:
+        CorruptCacheError: naming the first file that is missing, has another size or sha256 than the manifest
+            records, is unreadable, or whose counts disagree with the others.
+    """
+    folder = Path(folder)
+    manifest = _read_json_object(folder / MANIFEST_NAME)
+    files, counts = manifest.get("files"), manifest.get("counts")
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, dict) or not isinstance(counts, dict):
+        raise CorruptCacheError(folder / MANIFEST_NAME, f"expected format {MANIFEST_FORMAT} with 'files' and "
+                                                        "'counts' objects")
+    if META_NAME not in files:
+        raise CorruptCacheError(folder / MANIFEST_NAME, f"does not list {META_NAME}")
+    for name, entry in sorted(files.items()):
+        if Path(name).name != name:  # a manifest only ever lists plain names inside its own folder
+            raise CorruptCacheError(folder / MANIFEST_NAME, f"lists {name!r}, which is not a file of this folder")
+        _check_file(folder / name, entry)
+    meta = _read_json_object(folder / META_NAME)
+    arrays = meta.get("arrays") if isinstance(meta.get("arrays"), dict) else {}
+    needed = {"node_ptr.npy", "edge_ptr.npy", "rows.npy", *(f"{k}.npy" for k in arrays)}
+    if meta.get("has_smiles"):
+        needed.add(SMILES_NAME)
+    unlisted = sorted(needed - set(files))
+    if unlisted:
+        raise CorruptCacheError(folder / MANIFEST_NAME, f"does not list {', '.join(unlisted)}")
+    _check_counts(folder, meta, counts)
+    return meta
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -431,12 +641,11 @@ class GraphDataset(torch.utils.data.Dataset):
 
     def __init__(self, cache_dir: str | os.PathLike, indices: np.ndarray | None = None) -> None:
         self.cache_dir = Path(cache_dir)
-        meta_path = self.cache_dir / "meta.json"
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{self.cache_dir} is not a finished dataset cache (no meta.json); "
-                                    f"run `graphgen data prepare NAME` to build it")
-        with open(meta_path) as f:
-            self.meta: dict[str, Any] = json.load(f)
+        if not self.cache_dir.is_dir():
+            raise FileNotFoundError(f"{self.cache_dir} is not a dataset cache folder; run `graphgen data prepare "
+                                    f"NAME` to build it")
+        # every open checks sizes, hashes and counts against manifest.json (CorruptCacheError names the file)
+        self.meta: dict[str, Any] = verify_cache(self.cache_dir)
         self.name: str = self.meta["name"]
         self.split: str = self.meta["split"]
         self._node_ptr = _open(self.cache_dir / "node_ptr.npy")
@@ -537,12 +746,16 @@ class MoleculeDataset(GraphDataset):
 
     @cached_property
     def smiles(self) -> list[str]:
-        with open(self.cache_dir / "smiles.txt") as f:
+        path = self.cache_dir / SMILES_NAME
+        with open(path) as f:
             allsmiles = f.read().split("\n")[:-1]
+        if len(allsmiles) != self.meta["num_graphs"]:  # changed after the open's check: never pair graphs wrongly
+            raise CorruptCacheError(path, f"{len(allsmiles)} SMILES lines for {self.meta['num_graphs']} graphs")
         return allsmiles if self._indices is None else [allsmiles[i] for i in self._indices]
 
 
 __all__ = [
-    "CACHE_FORMAT", "ChecksumMismatchError", "DatasetSpec", "GraphArrays", "GraphDataset", "MissingRawFileError",
-    "MoleculeDataset", "RawFile", "SplitSource", "build_cache", "convert_all", "empty_arrays",
+    "CACHE_FORMAT", "ChecksumMismatchError", "CorruptCacheError", "DatasetSpec", "GraphArrays", "GraphDataset",
+    "MissingRawFileError", "MoleculeDataset", "RawFile", "SplitSource", "build_cache", "convert_all", "empty_arrays",
+    "verify_cache", "write_manifest",
 ]

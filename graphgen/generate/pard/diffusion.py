@@ -10,13 +10,22 @@ training data (``noise="marginal"``), and ``abar_t`` follows the cosine schedule
 
 Posterior (D3PM eq. 3):  q(x_{t-1} = k | x_t = j, x_0 = i) = Q_t[k, j] · Qbar_{t-1}[i, k] / Qbar_t[i, j].
 Reverse step with a network prediction ``p(x_0 | x_t)``:  p(x_{t-1} | x_t) = sum_i p(x_0 = i | x_t) q(x_{t-1} | x_t, i).
+
+Jumps (few-step sampling, no retraining). For ``s < t`` the ``t - s`` steps compose to one matrix of the same form,
+because ``m^T 1 = 1``:  ``Q_{s+1} ... Q_t = (abar_t / abar_s) I + (1 - abar_t / abar_s) 1 m^T``. So the exact jump
+posterior ``q(x_s | x_t, x_0) = Q_{s->t}[k, j] · Qbar_s[i, k] / Qbar_t[i, j]`` is the one-step formula with ``alpha_t``
+replaced by ``abar_t / abar_s`` and ``abar_{t-1}`` by ``abar_s`` (:meth:`CategoricalDiffusion.posterior` with ``s``);
+``s = t - 1`` is the one-step posterior, to the bit. :func:`jump_schedule` spaces ``K`` jumps over ``T..0``.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor, nn
+
+from graphgen.errors import InputError
 
 
 def cosine_alpha_bar(num_steps: int, s: float = 0.008) -> Tensor:
@@ -53,10 +62,14 @@ class CategoricalDiffusion(nn.Module):
         abar = cosine_alpha_bar(num_steps)
         alpha = torch.ones_like(abar)
         alpha[1:] = (abar[1:] / abar[:-1].clamp(min=1e-12)).clamp(min=0.0, max=1.0)
+        # abar_t / abar_s for every (t, s), in float64 like alpha (so [t, t-1] equals alpha[t] to the bit); jumps read
+        # s < t only (s >= t clamps to 1)
+        ratio = (abar.unsqueeze(1) / abar.unsqueeze(0).clamp(min=1e-12)).clamp(min=0.0, max=1.0)
         # the limit is data-derived (marginal noise), so it is saved with the weights; the schedule is rebuilt from T
         self.register_buffer("limit", (limit / limit.sum()).float())
         self.register_buffer("alpha_bar", abar.float(), persistent=False)
         self.register_buffer("alpha", alpha.float(), persistent=False)
+        self.register_buffer("jump_alpha", ratio.float(), persistent=False)  # [T+1, T+1], row t, column s
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, num_steps={self.num_steps}"
@@ -80,26 +93,28 @@ class CategoricalDiffusion(nn.Module):
         probs = self.limit.expand(*shape, self.num_classes)
         return sample_categorical(probs, generator)
 
-    def posterior(self, xt: Tensor, x0_probs: Tensor, t: Tensor) -> Tensor:
-        """``p(x_{t-1} | x_t) = sum_i x0_probs[i] q(x_{t-1} | x_t, x_0 = i)`` as ``[*, K]``.
+    def posterior(self, xt: Tensor, x0_probs: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:
+        """``p(x_s | x_t) = sum_i x0_probs[i] q(x_s | x_t, x_0 = i)`` as ``[*, K]``; ``s`` defaults to ``t - 1``.
 
-        With a one-hot ``x0_probs`` this is the exact posterior ``q(x_{t-1} | x_t, x_0)``. At ``t = 1`` it equals
-        ``x0_probs`` (``Qbar_0 = I``).
+        With a one-hot ``x0_probs`` this is the exact posterior ``q(x_s | x_t, x_0)`` (a jump of ``t - s`` steps when
+        ``s < t - 1``, see the module docstring). At ``s = 0`` it equals ``x0_probs`` (``Qbar_0 = I``). ``s`` is a long
+        tensor broadcastable to ``xt`` with ``0 <= s < t``.
         """
         K = self.num_classes
-        t = t.expand(xt.shape)
-        a_t = self.alpha[t].unsqueeze(-1)  # [*, 1]
-        ab_prev = self.alpha_bar[t - 1].unsqueeze(-1)
+        s = t - 1 if s is None else s
+        # schedule values at t's own shape (a scalar for the sampler), broadcast against [*, K] below
+        a_t = self.jump_alpha[t, s].unsqueeze(-1)  # [*, 1]: abar_t / abar_s (alpha_t when s = t - 1)
+        ab_prev = self.alpha_bar[s].unsqueeze(-1)
         ab_t = self.alpha_bar[t].unsqueeze(-1)
         m = self.limit
         xt_onehot = nn.functional.one_hot(xt, K).float()  # [*, K]
         m_j = (m * xt_onehot).sum(-1, keepdim=True)  # m[x_t]
-        # Q_t[k, j] for j = x_t, as a vector over k
+        # Q_{s->t}[k, j] for j = x_t, as a vector over k
         qt_col = a_t * xt_onehot + (1 - a_t) * m_j  # [*, K]
         # Qbar_t[i, j] for j = x_t, as a vector over i
         qbar_t_col = ab_t * xt_onehot + (1 - ab_t) * m_j  # [*, K]
         w = x0_probs / qbar_t_col.clamp(min=1e-12)  # [*, K] over i
-        # sum_i w_i Qbar_{t-1}[i, k] = ab_prev * w_k + (1 - ab_prev) * m_k * sum_i w_i
+        # sum_i w_i Qbar_s[i, k] = ab_prev * w_k + (1 - ab_prev) * m_k * sum_i w_i
         mixed = ab_prev * w + (1 - ab_prev) * m * w.sum(-1, keepdim=True)
         out = qt_col * mixed
         return out / out.sum(-1, keepdim=True).clamp(min=1e-12)
@@ -115,6 +130,18 @@ class CategoricalDiffusion(nn.Module):
         kl = (q * (q.clamp(min=1e-12).log() - p.clamp(min=1e-12).log())).sum(-1)
         vlb = torch.where(t == 1, ce, kl)
         return vlb, ce
+
+
+def jump_schedule(num_steps: int, steps: int) -> list[int]:
+    """The times ``[tau_K = T, tau_{K-1}, ..., tau_0 = 0]`` of a ``K``-step reverse chain, ``tau_k = floor(k T / K)``.
+
+    Evenly spaced over ``0..T`` in integer arithmetic (no float rounding), strictly decreasing for ``1 <= K <= T``;
+    ``K = T`` gives ``T, T-1, ..., 0``, today's one-step chain. The sampler jumps from ``tau_k`` to ``tau_{k-1}``.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= num_steps:
+        raise InputError(f"steps={steps!r}: expected an integer in 1..{num_steps} (T, the model's diffusion steps)")
+    steps = int(steps)  # numpy / torch integers too
+    return [k * num_steps // steps for k in range(steps, -1, -1)]
 
 
 def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from graphgen.generate.base import Generator, check_sample_options
+from graphgen.errors import InputError
+from graphgen.generate.base import Generator, SampleOptionError, check_sample_options
 from graphgen.generate.pard.blocks import block_decomposition
-from graphgen.generate.pard.diffusion import CategoricalDiffusion, sample_categorical
+from graphgen.generate.pard.diffusion import CategoricalDiffusion, jump_schedule, sample_categorical
+from graphgen.generate.pard.fused import BlockDenoiser, FusedBlockDenoiser
 from graphgen.generate.pard.network import PARDNetwork
 
 
@@ -56,10 +58,12 @@ class PARDConfig:
     max_hops: int = 1  # K of the hashed multi-hop degree (block decomposition)
     num_steps: int = 50  # T, diffusion steps per block
     noise: str = "marginal"  # "marginal" or "uniform" limit distribution
-    hidden: int = 256
-    edge_hidden: int = 64
-    num_layers: int = 8
-    heads: int = 8
+    # sized for a 2-core CPU (the bundled qm9 model's network, 223k parameters); PARD's paper: 256 / 64 / 8 / 8
+    # (5.3M parameters), about 4x the memory and time per step (issue 22: train/configs/pard.yaml has the figures)
+    hidden: int = 64
+    edge_hidden: int = 32
+    num_layers: int = 4
+    heads: int = 4
     dropout: float = 0.0
     max_block_size: int = 9  # size classes 0..max_block_size (0 = stop)
     max_degree: int = 4  # block-degree classes 0..max_degree
@@ -108,6 +112,8 @@ class PARDGenerator(Generator):
 
     generator_key = "pard"
     config_class = PARDConfig
+    # the sampler's denoiser, built once per sample() call; fused.ReferenceBlockDenoiser is the unfused reference
+    block_denoiser: ClassVar[type[BlockDenoiser]] = FusedBlockDenoiser
 
     def __init__(self, config: PARDConfig) -> None:
         super().__init__(config)
@@ -328,16 +334,23 @@ class PARDGenerator(Generator):
             batch_size: graphs sampled together (default: all at once).
             progress: show a tqdm bar over graphs.
             callback: sampling events (``graphgen.generate.base``): an ``"evaluation"`` event per network pass with
-                ``"block"`` and ``"step"`` (``None`` for the next-block size/degree prediction, which also reports
-                ``"finished"``: graphs that stopped growing), and a ``"sampled"`` event per batch.
-            options: none. Each block is denoised with the ``config.num_steps`` steps the model was trained with:
-                the posterior steps from ``t`` to ``t - 1`` only, so another step count is an error.
+                ``"block"`` and ``"step"`` (the diffusion time ``t`` the pass denoises; ``None`` for the next-block
+                size/degree prediction, which also reports ``"finished"``: graphs that stopped growing), and a
+                ``"sampled"`` event per batch.
+            options: ``steps`` (int ``K`` in ``1..T``, default ``T = config.num_steps``): network evaluations per
+                block. The reverse chain visits ``tau_k = floor(k T / K)``, ``k = K..0``
+                (:func:`~graphgen.generate.pard.diffusion.jump_schedule`), jumping from ``tau_k`` to ``tau_{k-1}``
+                with the exact posterior ``q(x_s | x_t, x_0)`` mixed over the network's ``p(x_0 | x_t)`` (no
+                retraining). ``K = T`` is the one-step chain the model was trained for, and gives the same graphs
+                as before ``steps`` existed.
         """
-        hint = ""
-        if {"steps", "num_steps"} & set(options):
-            hint = (f"PARD denoises each block with the {self.config.num_steps} steps (config.num_steps) it was "
-                    "trained with; sampling with fewer steps is not supported")
-        check_sample_options(f"{type(self).__name__}.sample", options, [], hint)
+        name = f"{type(self).__name__}.sample"
+        check_sample_options(name, options, ["steps"])
+        steps = options.get("steps", self.config.num_steps)
+        try:
+            times = jump_schedule(self.config.num_steps, steps)
+        except InputError as err:
+            raise SampleOptionError(f"{name}: {err}; fewer steps sample faster at some cost in quality") from None
         was_training = self.training
         self.eval()
         batch_size = batch_size or max(num_graphs, 1)
@@ -355,9 +368,12 @@ class PARDGenerator(Generator):
 
             bar = tqdm(total=num_graphs, unit="graph", desc="sampling")
         try:
+            denoiser = self.block_denoiser(self.network)  # reads the current weights (fused ones are copies)
             for start in range(0, num_graphs, batch_size):
                 n = min(batch_size, num_graphs - start)
-                out.extend(self._sample_chunk(n, generator, report))
+                with torch.inference_mode():  # no autograd bookkeeping at all; the graphs are built outside it
+                    chunk = self._sample_chunk(n, generator, report, denoiser, times)
+                out.extend(self._to_data(*graph) for graph in zip(*chunk))
                 if bar is not None:  # graphs finish as their size head says stop; settle the count per chunk
                     bar.update(len(out) - bar.n)
                 if callback is not None:
@@ -368,9 +384,11 @@ class PARDGenerator(Generator):
             self.train(was_training)
         return out
 
-    def _sample_chunk(self, B: int, generator: torch.Generator | None, callback) -> list[Data]:
+    def _sample_chunk(self, B: int, generator: torch.Generator | None, callback: Callable, denoiser: BlockDenoiser,
+                      times: list[int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Sample ``B`` graphs; returns their dense ``(X, E, block, mask)`` (``[B, N]``, ``[B, N, N]``, ...). Each
+        block runs the reverse chain over ``times`` (descending, ending at 0) with ``denoiser``."""
         c = self.config
-        T = c.num_steps
         Xr = torch.zeros(B, 0, dtype=torch.long)
         Er = torch.zeros(B, 0, 0, dtype=torch.long)
         Br = torch.zeros(B, 0, dtype=torch.long)
@@ -404,17 +422,16 @@ class PARDGenerator(Generator):
             evr = self.edge_diffusion.sample_prior((Ba, S, Nr), generator) * vr_valid
             evv = self.edge_diffusion.sample_prior((Ba, S, S), generator) * vv_valid
             evv = evv + evv.transpose(1, 2)
-            for step in range(T, 0, -1):
-                tv = torch.full((Ba, S), step, dtype=torch.long)
-                node_logits, vr_logits, vv_logits = self.network.denoise_virtual(
-                    layer_cache, m_r, xv, evr, evv, mv, tv, sv, dv)
+            block = denoiser.start_block(layer_cache, m_r, mv, sv, dv)
+            for step, to in zip(times[:-1], times[1:]):
+                node_logits, vr_logits, vv_logits = denoiser.denoise(block, xv, evr, evv, step)
                 callback({"kind": "evaluation", "num_graphs": Ba, "block": block_id, "step": step})
-                t = torch.tensor(step)
-                px = self.node_diffusion.posterior(xv, torch.softmax(node_logits, -1), t)
+                t, s = torch.tensor(step), torch.tensor(to)
+                px = self.node_diffusion.posterior(xv, torch.softmax(node_logits, -1), t, s)
                 xv = sample_categorical(px, generator) * mv
-                pvr = self.edge_diffusion.posterior(evr, torch.softmax(vr_logits, -1), t)
+                pvr = self.edge_diffusion.posterior(evr, torch.softmax(vr_logits, -1), t, s)
                 evr = sample_categorical(pvr, generator) * vr_valid
-                pvv = self.edge_diffusion.posterior(evv, torch.softmax(vv_logits, -1), t)
+                pvv = self.edge_diffusion.posterior(evv, torch.softmax(vv_logits, -1), t, s)
                 evv = sample_categorical(pvv, generator) * vv_valid
                 evv = evv + evv.transpose(1, 2)
             # append the new block to the active graphs, then compact valid slots to the front
@@ -441,7 +458,7 @@ class PARDGenerator(Generator):
             callback({"kind": "evaluation", "num_graphs": Ba, "block": block_id, "step": None,
                       "finished": int(done.sum())})
             block_id += 1
-        return [self._to_data(Xr[b], Er[b], Br[b], mr[b]) for b in range(B)]
+        return Xr, Er, Br, mr
 
     def _with_diagonal(self, E: Tensor) -> Tensor:
         """Edge types ``[B, N, N]`` with the diagonal set to the network's self-pair marker (class ``Ke``)."""

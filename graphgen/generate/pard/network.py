@@ -362,7 +362,8 @@ class PARDNetwork(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits for one virtual block placed after every real block, from the cache of :meth:`real_pass`.
 
-        Equals :meth:`forward` on the concatenated input (tested) at a fraction of the cost. ``node_type``,
+        Equals :meth:`forward` on the concatenated input (tested) at a fraction of the cost; the sampler runs
+        :class:`~graphgen.generate.pard.fused.FusedBlockDenoiser`, tested equal to this method. ``node_type``,
         ``t``, ``cond_*`` ``[B, S]``; ``e_vr`` ``[B, S, R]``; ``e_vv`` ``[B, S, S]``. Returns node logits
         ``[B, S, Kx]``, virtual-to-real edge logits ``[B, S, R, Ke]`` and intra-block edge logits ``[B, S, S, Ke]``,
         symmetrised like :meth:`forward`.

@@ -39,12 +39,16 @@ class SamplerConfig:
     """How :meth:`ScoreSDEGenerator.sample` runs by default (every field is also a per-call sample option).
 
     ``method``: a key of ``samplers.SAMPLERS``: "pc" (``predictor`` + ``corrector``), "em" (Euler–Maruyama, no
-    corrector, whatever ``predictor``/``corrector`` say) or "s4" (its own splitting predictor, one ``corrector``
-    update per step; "none": no correction).
+    corrector, whatever ``predictor``/``corrector`` say), "s4" (its own splitting predictor, one ``corrector``
+    update per step; "none": no correction), or the deterministic probability-flow ODE
+    (``samplers.probability_flow_sampler``, no predictor or corrector) solved by Heun's method ("ode", two network
+    evaluations per step), Euler's ("ode_euler", one) or DPM-Solver-2 ("ode_dpm2", two); with ``denoise`` the ODE
+    samplers end with one Tweedie denoising evaluation, so ``steps=K`` costs ``2K + 1`` evaluations with "ode".
     ``predictor``: "reverse" | "euler" | "none"; ``corrector``: "langevin" | "none" (``PREDICTORS``, ``CORRECTORS``).
     ``snr``, ``scale_eps``, ``n_steps``: Langevin corrector settings (S4 makes one update whatever ``n_steps``).
     ``num_steps``: number of reverse steps (``None``: the processes' ``num_scales``, GDSS's 1000).
-    ``eps``: final diffusion time (GDSS sampling: 1e-4). ``denoise``: return the last step's noise-free mean.
+    ``eps``: final diffusion time (GDSS sampling: 1e-4); the steps are equally spaced in time from 1 to ``eps``.
+    ``denoise``: return the last step's noise-free mean (ODE samplers: Tweedie's posterior mean at ``eps``).
     """
 
     method: str = "pc"
@@ -108,6 +112,15 @@ class ScoreSDEGenerator(Generator):
         self.net_adj = ScoreNetworkA(config.num_node_features, config.net_adj)
         # P(number of nodes = n), n = 0..max_nodes; measured on the training set by set_node_distribution()
         self.register_buffer("node_count_probs", torch.zeros(config.max_nodes + 1))
+
+    @classmethod
+    def config_from_dict(cls, d: dict[str, Any]) -> ScoreSDEConfig:
+        """As the base class, except that a ``net_adj`` without ``variant`` (saved before the field existed) gets
+        "graphgen": the adjacency network its weights were trained with (``ScoreNetworkAConfig.variant``)."""
+        d = dict(d)
+        if isinstance(d.get("net_adj"), dict) and "variant" not in d["net_adj"]:
+            d["net_adj"] = {**d["net_adj"], "variant": "graphgen"}
+        return super().config_from_dict(d)
 
     @property
     def vocab(self):
@@ -276,7 +289,8 @@ class ScoreSDEGenerator(Generator):
             progress: a tqdm bar over batches.
             callback: sampling events (``graphgen.generate.base``; per step also ``{"kind": "step", ...}``).
             options: sampler settings (:meth:`sampler_settings`): ``steps`` (default ``config.sampler.num_steps``,
-                else the processes' ``num_scales``), ``sampler`` ("pc" | "em" | "s4"), ``snr``, ``corrector``, ...
+                else the processes' ``num_scales``), ``sampler`` ("pc" | "em" | "s4" | "ode" | "ode_euler" |
+                "ode_dpm2"; see :class:`SamplerConfig`), ``snr``, ``corrector``, ...
         """
         settings = self.sampler_settings(**options)
         batch_size = batch_size or 1024

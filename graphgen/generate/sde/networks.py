@@ -6,6 +6,10 @@ System of Stochastic Differential Equations", ICML 2022, Sec. 3.2 and App. C).
 - :class:`ScoreNetworkA` (adjacency): graph multi-head attention (GMH) layers over the channels ``A, A², ..., A^c``;
   every layer's adjacency channels are concatenated and a 3-layer MLP maps each node pair to one score.
 
+``ScoreNetworkAConfig.variant`` chooses between the adjacency network of the GDSS paper's released code ("paper",
+the default for new models) and the slightly larger one graphgen shipped first ("graphgen", kept so the models
+trained with it still load); the class docstring lists the differences.
+
 Neither network sees the diffusion time (as in GDSS); the process turns the output into a score
 (``SDE.score_from_output``). All modules take ``x [B, N, F]``, ``adj [B, N, N]`` or ``[B, C, N, N]`` and a boolean
 ``mask [B, N]``; outputs are zero on padding, and the networks are permutation equivariant.
@@ -19,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphgen.errors import InputError
 from graphgen.generate.sde.utils import adjacency_powers, mask_adj, mask_x, pair_mask
 
 
@@ -64,7 +69,7 @@ class MLP(nn.Module):
                  act: str = "elu") -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"MLP num_layers must be >= 1, got {num_layers}")
+            raise InputError(f"MLP num_layers must be >= 1, got {num_layers}")
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.act_name = act
@@ -95,16 +100,24 @@ class GraphMultiHeadAttention(nn.Module):
         Q = \mathrm{GCN}_Q(X, A),\; K = \mathrm{GCN}_K(X, A),\; V = \mathrm{GCN}_V(X, A), \qquad
         S = \tfrac{1}{H}\sum_h \tanh\!\big(Q_h K_h^\top / \sqrt{d}\big), \quad A' = \tfrac12 (S + S^\top)
 
-    with ``d = attn_channels`` and ``Q_h`` the h-th of ``heads`` equal slices; pairs involving padding are zeroed.
+    with ``Q_h`` the h-th of ``heads`` equal slices and ``d = scale_channels``; pairs involving padding are zeroed.
+
+    Args:
+        in_channels, attn_channels, out_channels: widths of ``X``, of ``Q``/``K`` and of ``V``.
+        heads: number of heads (must divide ``attn_channels``).
+        scale_channels: ``d`` of the score scaling (default ``None``: ``out_channels``, as GDSS's released code
+            divides by the square root of the value width; graphgen's first network used ``attn_channels``).
 
     Shapes: ``x [B, N, in]``, ``adj [B, N, N]`` -> ``(V [B, N, out], A' [B, N, N])``.
     """
 
-    def __init__(self, in_channels: int, attn_channels: int, out_channels: int, heads: int = 4) -> None:
+    def __init__(self, in_channels: int, attn_channels: int, out_channels: int, heads: int = 4,
+                 scale_channels: int | None = None) -> None:
         super().__init__()
         if attn_channels % heads:
-            raise ValueError(f"attn_channels ({attn_channels}) must be divisible by heads ({heads})")
+            raise InputError(f"attn_channels ({attn_channels}) must be divisible by heads ({heads})")
         self.in_channels, self.attn_channels, self.out_channels, self.heads = in_channels, attn_channels, out_channels, heads
+        self.scale_channels = out_channels if scale_channels is None else scale_channels
         self.q = DenseGCNConv(in_channels, attn_channels)
         self.k = DenseGCNConv(in_channels, attn_channels)
         self.v = DenseGCNConv(in_channels, out_channels)
@@ -117,14 +130,15 @@ class GraphMultiHeadAttention(nn.Module):
         B, N, _ = x.shape
         q = self.q(x, adj).view(B, N, self.heads, -1).transpose(1, 2)  # [B, H, N, d/H]
         k = self.k(x, adj).view(B, N, self.heads, -1).transpose(1, 2)
-        scores = torch.tanh(q @ k.transpose(-1, -2) / math.sqrt(self.attn_channels)).mean(1)  # [B, N, N]
+        scores = torch.tanh(q @ k.transpose(-1, -2) / math.sqrt(self.scale_channels)).mean(1)  # [B, N, N]
         scores = 0.5 * (scores + scores.transpose(-1, -2))
         scores = scores * pair_mask(mask).to(scores.dtype)
         return self.v(x, adj), scores
 
     def __repr__(self) -> str:
+        scale = "" if self.scale_channels == self.out_channels else f", scale_channels={self.scale_channels}"
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, attn={self.attn_channels}, "
-                f"heads={self.heads})")
+                f"heads={self.heads}{scale})")
 
 
 class AttentionLayer(nn.Module):
@@ -135,18 +149,35 @@ class AttentionLayer(nn.Module):
         X' = \tanh\big(\mathrm{MLP}_X([V_1 \| \dots \| V_{C}])\big), \quad
         A'_{ij} = \mathrm{MLP}_A([S_{1,ij},\dots,S_{C,ij}, A_{1,ij},\dots,A_{C,ij}]) + (i \leftrightarrow j)
 
+    ``MLP_A``: ``num_linears`` layers of hidden width ``2 max(C_in, C_out)`` with ELU. ``MLP_X``: two layers of
+    hidden width ``x_mix_hidden`` with activation ``x_mix_act``.
+
+    Args:
+        num_linears: layers of ``MLP_A``.
+        in_channels, attn_channels, out_channels: widths of ``X``, of the attention's ``Q``/``K``, and of ``V`` and
+            ``X'``.
+        in_adj_channels, out_adj_channels: ``C_in`` and ``C_out``.
+        heads: attention heads.
+        x_mix_hidden: hidden width of ``MLP_X`` (default ``None``: ``2 max(C_in, C_out)``, GDSS's released code;
+            graphgen's first network: ``2 out_channels``).
+        x_mix_act: activation inside ``MLP_X`` (default "elu", GDSS's; graphgen's first network: "tanh").
+        scale_channels: ``d`` of the attention score scaling (see :class:`GraphMultiHeadAttention`).
+
     Shapes: ``x [B, N, in]``, ``adj [B, C_in, N, N]`` -> ``(x' [B, N, out], adj' [B, C_out, N, N])``.
     """
 
     def __init__(self, num_linears: int, in_channels: int, attn_channels: int, out_channels: int,
-                 in_adj_channels: int, out_adj_channels: int, heads: int = 4) -> None:
+                 in_adj_channels: int, out_adj_channels: int, heads: int = 4, *, x_mix_hidden: int | None = None,
+                 x_mix_act: str = "elu", scale_channels: int | None = None) -> None:
         super().__init__()
         self.in_adj_channels, self.out_adj_channels = in_adj_channels, out_adj_channels
         self.attn = nn.ModuleList(
-            GraphMultiHeadAttention(in_channels, attn_channels, out_channels, heads) for _ in range(in_adj_channels)
+            GraphMultiHeadAttention(in_channels, attn_channels, out_channels, heads, scale_channels)
+            for _ in range(in_adj_channels)
         )
-        self.mix_x = MLP(in_adj_channels * out_channels, 2 * out_channels, out_channels, 2, act="tanh")
         hid = 2 * max(in_adj_channels, out_adj_channels)
+        self.mix_x = MLP(in_adj_channels * out_channels, hid if x_mix_hidden is None else x_mix_hidden, out_channels,
+                         2, act=x_mix_act)
         self.mix_adj = MLP(2 * in_adj_channels, hid, out_adj_channels, num_linears, act="elu")
 
     def reset_parameters(self) -> None:
@@ -183,7 +214,7 @@ class AttentionLayer(nn.Module):
         B, N, F_in = x.shape
         C = adj.shape[1]
         first = self.attn[0]
-        H, d_attn, d_out = first.heads, first.attn_channels, first.out_channels
+        H, d_attn, d_out, d_scale = first.heads, first.attn_channels, first.out_channels, first.scale_channels
         ax = normalized_adjacency(adj) @ x.unsqueeze(1)  # [B, C, N, F_in]
         weight = torch.stack([torch.cat([g.q.lin.weight, g.k.lin.weight, g.v.lin.weight], 0).t() for g in self.attn])
         bias = torch.stack([torch.cat([g.q.bias, g.k.bias, g.v.bias]) for g in self.attn])  # [C, 2*attn+out]
@@ -192,7 +223,7 @@ class AttentionLayer(nn.Module):
         q, k, v = qkv.split([d_attn, d_attn, d_out], dim=-1)
         q = q.reshape(B, C, N, H, -1).transpose(2, 3)  # [B, C, H, N, d/H]
         k = k.reshape(B, C, N, H, -1).transpose(2, 3)
-        scores = torch.tanh(q @ k.transpose(-1, -2) / math.sqrt(d_attn)).mean(2)  # [B, C, N, N]
+        scores = torch.tanh(q @ k.transpose(-1, -2) / math.sqrt(d_scale)).mean(2)  # [B, C, N, N]
         scores = 0.5 * (scores + scores.transpose(-1, -2))
         scores = scores * pair_mask(mask).unsqueeze(1).to(scores.dtype)
         return v, scores
@@ -242,10 +273,20 @@ class ScoreNetworkX(nn.Module):
         return f"{type(self).__name__}(features={self.num_features}, depth={self.config.depth}, hidden={self.config.hidden})"
 
 
+# the values of ScoreNetworkAConfig.variant (see ScoreNetworkA)
+ADJ_VARIANTS = ("paper", "graphgen")
+
+
 @dataclasses.dataclass
 class ScoreNetworkAConfig:
     """GDSS ``ScoreNetworkA``. ``num_layers`` attention layers; node width ``hidden``; attention width ``attn``;
-    adjacency channels ``c_init`` (powers of A in) -> ``c_hid`` -> ``c_final``; ``num_linears`` in each layer's MLP."""
+    adjacency channels ``c_init`` (powers of A in) -> ``c_hid`` -> ``c_final``; ``num_linears`` in each layer's MLP.
+
+    ``variant``: which adjacency network these sizes build (:data:`ADJ_VARIANTS`). "paper" (default): the network of
+    the GDSS paper's released code; "graphgen": the larger network graphgen's first GDSS models were trained with
+    (its node-mixing MLPs are ``2 hidden`` wide with tanh instead of ``2 max(C_in, C_out)`` with ELU), kept so those
+    models load. :class:`ScoreNetworkA` lists every difference.
+    """
 
     num_layers: int = 5
     hidden: int = 32
@@ -255,6 +296,7 @@ class ScoreNetworkAConfig:
     c_init: int = 2
     c_hid: int = 8
     c_final: int = 4
+    variant: str = "paper"
 
 
 class ScoreNetworkA(nn.Module):
@@ -266,6 +308,17 @@ class ScoreNetworkA(nn.Module):
 
     The output is symmetric with a zero diagonal and zero on padding.
 
+    ``config.variant`` (checked against GDSS's released code, ``models/ScoreNetwork_A.py`` and
+    ``models/attention.py`` of github.com/harryjo97/GDSS):
+
+    - "paper": as that code. Each layer's node-mixing MLP (``MLP_X`` of :class:`AttentionLayer`) has hidden width
+      ``2 max(C_in, C_out)`` with ELU; attention scores are scaled by ``1/sqrt(hidden)`` (the value width); the first
+      layer's attention width is ``hidden`` (``attn`` sets the later layers'). On the QM9 configuration
+      (``configs/sde_qm9.yaml``) this has 23,825 parameters, as the reference.
+    - "graphgen": graphgen's first network, which the bundled GDSS models were trained with: ``MLP_X`` of hidden width
+      ``2 hidden`` with tanh, scores scaled by ``1/sqrt(attn)``, every layer's attention width ``attn``
+      (29,249 parameters on QM9). The last two points only matter when ``attn != hidden``.
+
     Shapes: ``x [B, N, F]``, ``adj [B, N, N]``, ``mask [B, N]`` -> ``[B, N, N]``.
     """
 
@@ -273,17 +326,32 @@ class ScoreNetworkA(nn.Module):
         super().__init__()
         c = config
         if c.num_layers < 1:
-            raise ValueError(f"ScoreNetworkAConfig.num_layers must be >= 1, got {c.num_layers}")
+            raise InputError(f"ScoreNetworkAConfig.num_layers must be >= 1, got {c.num_layers}")
+        if c.variant not in ADJ_VARIANTS:
+            raise InputError(f"ScoreNetworkAConfig.variant must be one of {', '.join(ADJ_VARIANTS)}, got "
+                             f"{c.variant!r} ('graphgen' for models saved before the field existed)")
+        if c.variant == "paper" and c.hidden % c.heads:
+            raise InputError(f"ScoreNetworkAConfig.hidden ({c.hidden}) must be divisible by heads ({c.heads}): the "
+                             f"paper network's first layer attends with width hidden")
         self.num_features, self.config = num_features, c
         layers = []
         for i in range(c.num_layers):
             x_in = num_features if i == 0 else c.hidden
             a_in = c.c_init if i == 0 else c.c_hid
             a_out = c.c_final if i == c.num_layers - 1 else c.c_hid
-            layers.append(AttentionLayer(c.num_linears, x_in, c.attn, c.hidden, a_in, a_out, c.heads))
+            layers.append(self._layer(c, i, x_in, a_in, a_out))
         self.layers = nn.ModuleList(layers)
         cat = c.c_init + c.c_hid * (c.num_layers - 1) + c.c_final
         self.head = MLP(cat, 2 * cat, 1, 3, act="elu")
+
+    @staticmethod
+    def _layer(c: ScoreNetworkAConfig, index: int, x_in: int, a_in: int, a_out: int) -> AttentionLayer:
+        """Layer ``index`` of the network ``c.variant`` names (the class docstring lists the differences)."""
+        if c.variant == "graphgen":
+            return AttentionLayer(c.num_linears, x_in, c.attn, c.hidden, a_in, a_out, c.heads,
+                                  x_mix_hidden=2 * c.hidden, x_mix_act="tanh", scale_channels=c.attn)
+        attn = c.hidden if index == 0 else c.attn  # GDSS's code builds its first layer with attention width nhid
+        return AttentionLayer(c.num_linears, x_in, attn, c.hidden, a_in, a_out, c.heads)
 
     def reset_parameters(self) -> None:
         for m in (*self.layers, self.head):
@@ -301,4 +369,4 @@ class ScoreNetworkA(nn.Module):
     def __repr__(self) -> str:
         c = self.config
         return (f"{type(self).__name__}(features={self.num_features}, layers={c.num_layers}, hidden={c.hidden}, "
-                f"attn={c.attn}, heads={c.heads}, channels={c.c_init}->{c.c_hid}->{c.c_final})")
+                f"attn={c.attn}, heads={c.heads}, channels={c.c_init}->{c.c_hid}->{c.c_final}, variant={c.variant})")

@@ -20,11 +20,14 @@ Every sampler is a plain no-grad function with one signature (k-diffusion's habi
 
 Samplers: :func:`pc_sampler` (predictor-corrector, Song et al. 2021 Alg. 2-4; with a reverse-diffusion predictor and
 Langevin corrector this is GDSS's "Reverse + Langevin"), :func:`euler_maruyama_sampler` (PC with the Euler-Maruyama
-predictor and no corrector), and :func:`s4_sampler` (GDSS's Symmetric Splitting for the System of SDEs, Sec. 3.3).
+predictor and no corrector), :func:`s4_sampler` (GDSS's Symmetric Splitting for the System of SDEs, Sec. 3.3), and
+:func:`probability_flow_sampler` (the deterministic probability-flow ODE, for few-step sampling) with one of the ODE
+steps :func:`heun_step` (default), :func:`euler_step` or :func:`dpm_solver2_step`.
 """
 from __future__ import annotations
 
 import abc
+import functools
 from typing import Callable
 
 import torch
@@ -35,6 +38,8 @@ from graphgen.generate.sde.utils import mask_adj, mask_x, noise_like
 
 ScoreFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 Callback = Callable[[dict], None]
+# one joint evaluation of both score networks: (x, adj, t) -> (score_x, score_adj)
+JointScoreFn = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 # -- schedule --------------------------------------------------------------------------------------------------
@@ -252,8 +257,157 @@ def s4_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mas
     return x, adj
 
 
+# -- probability-flow ODE ------------------------------------------------------------------------------------------
+# An ODE step moves the joint state (X, A) from time t to t_next < t (both [B]) and returns the new state; it calls
+# ``scores`` (one joint evaluation of the two networks per call) as often as its order needs.
+OdeStep = Callable[[JointScoreFn, tuple[SDE, SDE], tuple[Tensor, Tensor], Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def flow_velocity(sde: SDE, state: Tensor, score: Tensor, t: Tensor) -> Tensor:
+    """``dx/dt = f(x, t) - ½ g(t)² s`` of the probability-flow ODE (Song et al. 2021, Eq. 13), for a score ``s``
+    already evaluated at ``(x, t)``; derived from the process by :meth:`SDE.reverse`."""
+    velocity, _ = sde.reverse(lambda x_, t_: score, probability_flow=True).sde(state, t)
+    return velocity
+
+
+def _scaled(v: Tensor, by: Tensor) -> Tensor:
+    """``v`` times the per-graph factor ``by [B]``."""
+    return append_dims(by, v.dim()) * v
+
+
+def _signal_and_noise(sde: SDE, t: Tensor) -> tuple[Tensor, Tensor]:
+    """``(α_t, σ_t)`` [B] of the marginal ``x_t = α_t x_0 + σ_t ε`` (``SDE.marginal_prob``)."""
+    alpha, sigma = sde.marginal_prob(torch.ones_like(t), t)
+    return alpha, sigma
+
+
+def _log_snr(sde: SDE, t: Tensor) -> Tensor:
+    """``λ_t = log(α_t / σ_t)`` [B], the time variable of DPM-Solver."""
+    alpha, sigma = _signal_and_noise(sde, t)
+    return torch.log(alpha / sigma)
+
+
+def _noise_prediction(sde: SDE, score: Tensor, t: Tensor) -> Tensor:
+    """``ε̂ = -σ_t s``: the noise a score implies."""
+    return -_scaled(score, _signal_and_noise(sde, t)[1])
+
+
+def _exponential_euler(sde: SDE, y: Tensor, eps: Tensor, t: Tensor, t_to: Tensor) -> Tensor:
+    """``(α_to/α_t) y - σ_to (e^h - 1) ε`` with ``h = λ_to - λ_t``: the exact ODE solution for a constant ``ε``
+    (DPM-Solver-1, i.e. DDIM)."""
+    (a_t, _), (a_to, sig_to) = _signal_and_noise(sde, t), _signal_and_noise(sde, t_to)
+    h = _log_snr(sde, t_to) - _log_snr(sde, t)
+    return _scaled(y, a_to / a_t) - _scaled(eps, sig_to * torch.expm1(h))
+
+
+def euler_step(scores: JointScoreFn, sdes: tuple[SDE, SDE], states: tuple[Tensor, Tensor], t: Tensor,
+               t_next: Tensor) -> tuple[Tensor, Tensor]:
+    """First-order step ``y + (t_next - t) v(y, t)``; one evaluation."""
+    s = scores(*states, t)
+    return tuple(y + _scaled(flow_velocity(sde, y, s_y, t), t_next - t) for sde, y, s_y in zip(sdes, states, s))
+
+
+def heun_step(scores: JointScoreFn, sdes: tuple[SDE, SDE], states: tuple[Tensor, Tensor], t: Tensor,
+              t_next: Tensor) -> tuple[Tensor, Tensor]:
+    """Heun's second-order step (explicit trapezoid): an Euler guess ``ŷ = y + h v(y, t)``, then
+    ``y + h (v(y, t) + v(ŷ, t_next)) / 2`` with ``h = t_next - t``; two evaluations."""
+    s = scores(*states, t)
+    v1 = [flow_velocity(sde, y, s_y, t) for sde, y, s_y in zip(sdes, states, s)]
+    guess = tuple(y + _scaled(v, t_next - t) for y, v in zip(states, v1))
+    s = scores(*guess, t_next)
+    v2 = [flow_velocity(sde, y, s_y, t_next) for sde, y, s_y in zip(sdes, guess, s)]
+    return tuple(y + _scaled(0.5 * (a + b), t_next - t) for y, a, b in zip(states, v1, v2))
+
+
+def dpm_solver2_step(scores: JointScoreFn, sdes: tuple[SDE, SDE], states: tuple[Tensor, Tensor], t: Tensor,
+                     t_next: Tensor) -> tuple[Tensor, Tensor]:
+    """DPM-Solver-2 (Lu et al., NeurIPS 2022, Alg. 1 with a free intermediate point): an exponential integrator that
+    solves the linear part of the ODE exactly and is second order in the noise prediction ``ε̂ = -σ_t s``.
+
+    With ``λ = log(α/σ)`` (``SDE.marginal_prob``), ``h = λ_next - λ_t``, the intermediate time ``u`` at the middle
+    of the step in ``t`` and ``r = (λ_u - λ_t) / h``::
+
+        y_u    = (α_u/α_t) y - σ_u (e^{r h} - 1) ε̂(y, t)
+        y_next = (α_next/α_t) y - σ_next (e^h - 1) [ε̂(y, t) + (ε̂(y_u, u) - ε̂(y, t)) / (2r)]
+
+    Two evaluations. Any process with Gaussian marginals (VP, sub-VP, VE) has this form; for VE (``α = 1``) the first
+    line is Euler in ``σ`` (DDIM). The method is made for steps of equal size in ``λ``: on GDSS's linear-t grid that
+    holds for VE (``λ = -log σ(t)`` is linear in t), but a steep VP process (``β_max = 20``) gets its largest ``λ``
+    steps near ``eps``, where Heun is the more accurate of the two at equal steps (tests/generate/test_sde_ode.py).
+    """
+    t_mid = 0.5 * (t + t_next)
+    s_t = scores(*states, t)
+    mids = tuple(_exponential_euler(sde, y, _noise_prediction(sde, s_y, t), t, t_mid)
+                 for sde, y, s_y in zip(sdes, states, s_t))
+    s_u = scores(*mids, t_mid)
+    out = []
+    for sde, y, s_y, s_mid in zip(sdes, states, s_t, s_u):
+        eps_t, eps_u = _noise_prediction(sde, s_y, t), _noise_prediction(sde, s_mid, t_mid)
+        lam_t = _log_snr(sde, t)
+        r = (_log_snr(sde, t_mid) - lam_t) / (_log_snr(sde, t_next) - lam_t)
+        out.append(_exponential_euler(sde, y, eps_t + _scaled(eps_u - eps_t, 0.5 / r), t, t_next))
+    return tuple(out)
+
+
+def tweedie_denoise(sde: SDE, state: Tensor, score: Tensor, t: Tensor) -> Tensor:
+    """``E[x_0 | x_t] = (x_t + σ_t² s) / α_t`` (Tweedie's formula, Efron 2011) for the marginal of ``sde``."""
+    alpha, sigma = _signal_and_noise(sde, t)
+    return _scaled(state + _scaled(score, sigma**2), 1.0 / alpha)
+
+
+@torch.no_grad()
+def probability_flow_sampler(score_x: ScoreFn, score_adj: ScoreFn, x: Tensor, adj: Tensor, mask: Tensor,
+                             timesteps: Tensor, *, sde_x: SDE, sde_adj: SDE, predictor: Predictor | None = None,
+                             corrector: Corrector | None = None, generator: torch.Generator | None = None,
+                             callback: Callback | None = None, denoise: bool = True,
+                             solver: OdeStep = heun_step) -> tuple[Tensor, Tensor]:
+    """Deterministic sampling: integrate the probability-flow ODE of the joint process (Song et al. 2021, Sec. 4.3)
+
+    ``dX = [f_X(X, t) - ½ g_X(t)² s_X(X, A, t)] dt``,  ``dA = [f_A(A, t) - ½ g_A(t)² s_A(X, A, t)] dt``
+
+    from ``t_0 = T`` down to ``t_K`` with ``solver`` (:func:`heun_step` by default, two evaluations per step;
+    :func:`euler_step` one; :func:`dpm_solver2_step` two). Both components move together: every evaluation scores
+    the joint state. The only randomness is the prior draw ``(x, adj)``; ``generator``, ``predictor`` and
+    ``corrector`` are not used (they are in the shared signature).
+
+    Time grid: whatever ``timesteps`` holds; :meth:`ScoreSDEGenerator.sample_dense` passes GDSS's, ``K + 1`` times
+    equally spaced from ``T = 1`` to ``eps`` (``SamplerConfig.eps``, 1e-4), which for VE is geometric in ``σ``.
+
+    Final denoising (``denoise=True``): one more evaluation at ``t_K`` and Tweedie's formula
+    ``X̂_0 = (X + σ_X(t_K)² s_X) / α_X(t_K)`` (and the same for A), the posterior mean of the clean graph; the ODE
+    leaves the noise of the marginal at ``t_K`` in place (``σ = σ_min`` for VE, 0.1 for GDSS's QM9 process). The
+    evaluation is reported as step ``K``. ``denoise=False`` returns the state at ``t_K``.
+    """
+    B = x.shape[0]
+    sdes = (sde_x, sde_adj)
+    step = 0
+
+    def scores(x_: Tensor, adj_: Tensor, t_: Tensor) -> tuple[Tensor, Tensor]:
+        """One joint evaluation, reported under the loop's current ``step``."""
+        out = score_x(x_, adj_, mask, t_), score_adj(x_, adj_, mask, t_)
+        _evaluated(callback, B, step)
+        return out
+
+    for step in range(len(timesteps) - 1):
+        t, t_next = timesteps[step].expand(B), timesteps[step + 1].expand(B)
+        x, adj = solver(scores, sdes, (x, adj), t, t_next)
+        x, adj = mask_x(x, mask), mask_adj(adj, mask)
+        _stepped(callback, step, timesteps[step], x, adj, x, adj)
+    if denoise:
+        step = len(timesteps) - 1
+        t_end = timesteps[-1].expand(B)
+        s_x, s_a = scores(x, adj, t_end)
+        x, adj = tweedie_denoise(sde_x, x, s_x, t_end), tweedie_denoise(sde_adj, adj, s_a, t_end)
+    return mask_x(x, mask), mask_adj(adj, mask)
+
+
 # The registries a user's sampler settings (SamplerConfig: method, predictor, corrector) name.
-SAMPLERS: dict[str, Callable] = {"pc": pc_sampler, "em": euler_maruyama_sampler, "s4": s4_sampler}
+SAMPLERS: dict[str, Callable] = {
+    "pc": pc_sampler, "em": euler_maruyama_sampler, "s4": s4_sampler,
+    "ode": probability_flow_sampler,  # Heun
+    "ode_euler": functools.partial(probability_flow_sampler, solver=euler_step),
+    "ode_dpm2": functools.partial(probability_flow_sampler, solver=dpm_solver2_step),
+}
 PREDICTORS: dict[str, type[Predictor]] = {
     "reverse": ReverseDiffusionPredictor, "euler": EulerMaruyamaPredictor, "none": NonePredictor,
 }
