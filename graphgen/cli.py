@@ -19,12 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("graphgen.evaluate.commands", "score generated molecules, graphs, scene graphs or lane graphs"),
     "train": ("graphgen.train.commands", "train an encoder or a generator"),
     "sample": ("graphgen.generate.commands", "sample graphs from a trained or bundled model"),
-    "bench": ("graphgen.train.bench", "run encoder benchmarks (ZINC-12k, ogbg-molhiv, ...)"),
+    "bench": ("graphgen.train.bench", "benchmarks: train encoders under one budget (ZINC-12k, ogbg-molhiv) or sample "
+                                      "and score a generator (qm9, zinc250k, moses)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphgen", description=__doc__.splitlines()[0])
+    # the docstring's first line without its reStructuredText markup: help is read in a terminal
+    parser = argparse.ArgumentParser(prog="graphgen", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)

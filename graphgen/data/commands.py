@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
+from pathlib import Path
 
 from graphgen.data.datasets.base import GraphDataset
 from graphgen.data.raw import ChecksumMismatchError, MissingRawFileError, cache_root
@@ -22,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("list", help="list registered datasets")
 
     info = sub.add_parser("info", help="describe a dataset: raw files, splits, statistics, vocabulary, cache")
-    info.add_argument("name", choices=list(DATASETS), metavar="NAME", help="dataset name (see `graphgen data list`)")
+    info.add_argument("name", choices=list(DATASETS), metavar="NAME",
+                      help="dataset name (listed by: graphgen data list)")
     info.add_argument("--data-dir", default=None, help="folder holding the raw files (default $GRAPHGEN_DATA)")
     info.add_argument("--max-skipped", type=int, default=20, help="skipped rows to print per split (default 20)")
 
     prep = sub.add_parser("prepare", help="check raw files and build the processed cache")
-    prep.add_argument("name", choices=list(DATASETS), metavar="NAME", help="dataset name (see `graphgen data list`)")
+    prep.add_argument("name", choices=list(DATASETS), metavar="NAME",
+                      help="dataset name (listed by: graphgen data list)")
     prep.add_argument("--data-dir", default=None, help="folder holding the raw files (default $GRAPHGEN_DATA)")
     prep.add_argument("--download", action="store_true", help="download missing raw files that have a direct URL")
     prep.add_argument("--split", action="append", default=None, help="split to prepare (repeatable; default all)")
@@ -53,7 +56,9 @@ def _list() -> int:
 def _info(name: str, data_dir: str | None, max_skipped: int) -> int:
     spec = get_spec(name)
     print(f"{name}: {spec.description}")
-    print(f"card: {spec.card}")
+    card = card_path(spec.card)
+    if card is not None:  # a pip-installed graphgen has no datasets/ folder: name the card only where it exists
+        print(f"card: {card}")
     print("raw files:")
     for st in spec.raw_status(data_dir):
         print(f"  [{st['role']}] {st['path']}  {st['status']}")
@@ -91,6 +96,16 @@ def _info(name: str, data_dir: str | None, max_skipped: int) -> int:
             for row, why in m["notes"][:max_skipped]:
                 print(f"      row {row}: {why}")
     return 0
+
+
+def card_path(card: str) -> Path | None:
+    """The dataset card ``card`` (``datasets/<name>.md``, relative to a source checkout) if it exists here: under the
+    current folder or beside the installed package; else None."""
+    checkout = Path(__file__).resolve().parents[2]  # graphgen/data/commands.py -> the checkout's root
+    for path in (Path(card), checkout / card):
+        if path.is_file():
+            return path
+    return None
 
 
 def _prepare(args: argparse.Namespace) -> int:

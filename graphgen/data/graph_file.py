@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from torch_geometric.data import Data
+
+from graphgen.errors import CorruptFileError
 
 FORMAT_KEY = "graphgen.graph_file"
 METADATA_KEY = "graphgen.metadata"
@@ -100,14 +102,21 @@ def save_graphs(path: str | os.PathLike, graphs: Sequence[Data], metadata: dict[
 def load_graphs(path: str | os.PathLike) -> tuple[list[Data], dict[str, Any]]:
     """Read a file written by :func:`save_graphs`: ``(graphs, metadata)``."""
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
+    if not path.is_file():
+        raise FileNotFoundError(f"no graph file at {path}")
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError) as err:  # a truncated or foreign file
+        raise CorruptFileError(f"{path}: not a readable safetensors graph file ({err}); write it again") from None
+    with handle as f:
         header = f.metadata() or {}
         if FORMAT_KEY not in header:
-            raise ValueError(f"{path} is a safetensors file but not a graph list written by "
-                             f"graphgen.data.graph_file.save_graphs (no {FORMAT_KEY!r} header entry)")
+            raise CorruptFileError(f"{path} is a safetensors file but not a graph list written by "
+                                   f"graphgen.data.graph_file.save_graphs (no {FORMAT_KEY!r} header entry)")
         layout = json.loads(header[FORMAT_KEY])
         if layout.get("version") != VERSION:
-            raise ValueError(f"{path}: graph file version {layout.get('version')!r}, this graphgen reads {VERSION}")
+            raise CorruptFileError(f"{path}: graph file version {layout.get('version')!r}, this graphgen reads "
+                                   f"{VERSION}")
         tensors = {name: f.get_tensor(name) for name in f.keys()}
     metadata = json.loads(header.get(METADATA_KEY, "{}"))
     num_nodes = tensors["num_nodes"].tolist()
@@ -115,8 +124,8 @@ def load_graphs(path: str | os.PathLike) -> tuple[list[Data], dict[str, Any]]:
     for key, dim in layout["cat_dims"].items():
         value, sizes = tensors[f"graph/{key}"], tensors[f"sizes/{key}"].tolist()
         if len(sizes) != len(graphs) or sum(sizes) != value.size(dim):
-            raise ValueError(f"{path}: sizes/{key} ({len(sizes)} graphs, total {sum(sizes)}) does not match "
-                             f"graph/{key} {tuple(value.shape)} along dimension {dim} for {len(graphs)} graphs")
+            raise CorruptFileError(f"{path}: sizes/{key} ({len(sizes)} graphs, total {sum(sizes)}) does not match "
+                                   f"graph/{key} {tuple(value.shape)} along dimension {dim} for {len(graphs)} graphs")
         for g, part in zip(graphs, torch.split(value, sizes, dim)):
             g[key] = part.reshape(()) if key in layout["scalars"] else part.contiguous()
     return graphs, metadata

@@ -8,7 +8,7 @@ of the per-entry errors belong to each format; this module holds the steps both 
   an ``int``), :func:`require` (an object with these keys) and :func:`check_pairs` (index pairs in range, not a
   self pair, not repeated; the caller names the pair and its index, e.g. "relation" / "object");
 - :func:`short_float`: the shortest decimal that reads back to the same float32, so a written file reads back exactly;
-- :func:`read_json` (``.json``, or gzip for a name ending in ``.gz``; an unreadable file is a ``ValueError`` naming
+- :func:`read_json` (``.json``, or gzip for a name ending in ``.gz``; an unreadable file is an ``InputError`` naming
   it) and :func:`read_graph_file` (the file exists, its header carries the expected ``format`` and ``version``, its
   ``graphs`` is a list);
 - :func:`write_graph_file`: the header, then one graph per line (the file reads and diffs well), all graphs converted
@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from graphgen.errors import InputError
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Checks on parsed JSON
@@ -44,12 +46,13 @@ def is_number(v: Any) -> bool:
 
 
 def require(obj: Any, keys: Sequence[str], where: str) -> None:
-    """``obj`` is a JSON object holding every key of ``keys``; else ``ValueError`` naming ``where`` and the key."""
+    """``obj`` is a JSON object holding every key of ``keys``; else :class:`InputError` (a ``ValueError``) naming
+    ``where`` and the key."""
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     for key in keys:
         if key not in obj:
-            raise ValueError(f"{where}: missing key '{key}'")
+            raise InputError(f"{where}: missing key '{key}'")
 
 
 def check_pairs(n: int, pairs: Sequence[tuple[int, int]], where: str, *, item: str, index: str, self_pair: str,
@@ -63,11 +66,11 @@ def check_pairs(n: int, pairs: Sequence[tuple[int, int]], where: str, *, item: s
     for r, (i, j) in enumerate(pairs):
         at = f"{where}{item} {r} ({i}, {j})"
         if not (0 <= i < n and 0 <= j < n):
-            raise ValueError(f"{at}: {index} index out of range 0..{n - 1}")
+            raise InputError(f"{at}: {index} index out of range 0..{n - 1}")
         if i == j:
-            raise ValueError(f"{at}: {self_pair}")
+            raise InputError(f"{at}: {self_pair}")
         if (i, j) in seen:
-            raise ValueError(f"{at}: {duplicate}")
+            raise InputError(f"{at}: {duplicate}")
         seen.add((i, j))
 
 
@@ -86,8 +89,8 @@ def read_json(path: Path) -> Any:
     try:
         with gzip.open(path, "rt") if gz else open(path) as f:
             return json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable JSON{' (gzip)' if gz else ''} file: {exc}") from None
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable JSON{' (gzip)' if gz else ''} file: {exc}") from None
 
 
 def read_graph_file(path: Path, what: str, file_format: str, version: int,
@@ -100,11 +103,11 @@ def read_graph_file(path: Path, what: str, file_format: str, version: int,
     doc = read_json(path)
     require(doc, ("format", "version", *header_keys, "graphs"), str(path))
     if doc["format"] != file_format:
-        raise ValueError(f"{path}: format is {doc['format']!r}, expected {file_format!r}")
+        raise InputError(f"{path}: format is {doc['format']!r}, expected {file_format!r}")
     if doc["version"] != version:
-        raise ValueError(f"{path}: version {doc['version']!r} is not supported (this reader knows {version})")
+        raise InputError(f"{path}: version {doc['version']!r} is not supported (this reader knows {version})")
     if not isinstance(doc["graphs"], list):
-        raise ValueError(f"{path}: 'graphs' must be a list, got {type(doc['graphs']).__name__}")
+        raise InputError(f"{path}: 'graphs' must be a list, got {type(doc['graphs']).__name__}")
     return doc
 
 

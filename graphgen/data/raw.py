@@ -122,9 +122,11 @@ def fetch(raw: RawFile, data_dir: str | os.PathLike | None = None, *, download: 
                 else f"it is converted from {raw.url}; see datasets/ and PROVENANCE.md for how to obtain it"
             )
             extra = f" {raw.note}" if raw.note else ""
+            origin = ("--data-dir" if data_dir is not None
+                      else "$GRAPHGEN_DATA" if os.environ.get("GRAPHGEN_DATA") else "the default ./datasets")
             raise MissingRawFileError(
-                f"raw file '{raw.path}' not found: looked for {path} (data root {root}; set --data-dir or "
-                f"GRAPHGEN_DATA to the folder holding it). To get it, {how}.{extra}"
+                f"raw file '{raw.path}' not found: looked for {path} (data root {root}, from {origin}; set "
+                f"--data-dir or GRAPHGEN_DATA to the folder holding it). To get it, {how}.{extra}"
             )
     verify(path, raw)
     return path

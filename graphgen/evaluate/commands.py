@@ -8,8 +8,9 @@ Examples::
     graphgen evaluate scene-graphs --dataset coco_sg samples.json --json scores.json
     graphgen evaluate lanes --dataset lanes samples.json --json scores.json
 
-Molecule files hold one SMILES per line (blank lines are skipped and counted; every other line is scored, so an
-unparsable SMILES counts as invalid). Graph files are JSON (``{"graphs": [{"num_nodes": n, "edges": [[u, v], ...]},
+Molecule files are chosen by extension: ``.smi`` holds one SMILES per line (blank lines are skipped and counted;
+every other line is scored, so an unparsable SMILES counts as invalid), ``.sdf`` is read with RDKit's
+``SDMolSupplier`` (a record RDKit cannot read counts as invalid); any other extension is an error. Graph files are JSON (``{"graphs": [{"num_nodes": n, "edges": [[u, v], ...]},
 ...]}``, optionally gzipped) or edge-list text (graphs separated by blank lines, optional ``# nodes N`` header line,
 one ``u v`` per line); see :mod:`graphgen.evaluate.graphs`. Reference graphs are the dataset's test split and the
 train split gives the MMD ratios and novelty (``graphgen.data.registry.load_dataset``); ``--reference`` / ``--train``
@@ -34,9 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+from graphgen.errors import InputError
+
+# molecule file extension -> what it holds (``graphgen sample`` writes the same two)
+MOLECULE_FORMATS: dict[str, str] = {".smi": "one SMILES per line", ".sdf": "an SD file (RDKit SDMolSupplier)"}
 # dataset -> (default protocol, validity check used for V.U.N.)
 GRAPH_DATASETS: dict[str, tuple[str, str | None]] = {
     "community_small": ("gdss", None),
@@ -58,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="kind", required=True)
 
     mol = sub.add_parser("molecules", help="score generated SMILES (validity, uniqueness, novelty, FCD, NSPDK, ...)")
-    mol.add_argument("file", type=Path, help="generated molecules, one SMILES per line")
+    mol.add_argument("file", type=Path, help="generated molecules: .smi (one SMILES per line) or .sdf")
     mol.add_argument("--dataset", required=True,
                      help="reference dataset: qm9, zinc250k or moses, or the SMILES / CSV file the model was trained "
                           "on (novelty vs its train split, FCD/NSPDK vs its test split)")
@@ -123,7 +129,32 @@ def _file_splits(args: argparse.Namespace) -> tuple:
     return train, test
 
 
+def check_output_file(path: Path, flag: str) -> None:
+    """Refuse an output path that cannot be written, before any work starts: it is not a folder, and its nearest
+    existing ancestor is a writable folder (so the missing folders can be created). ``flag`` names the option."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a folder, expected a file name; name a file inside it")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # the first folder that exists is the one to write
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{flag} {path}: {ancestor} is a file, not a folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: folder {ancestor} is not writable; choose another path")
+
+
+def check_input_file(path: Path, what: str) -> None:
+    """Refuse an input path that is not a file, naming it (a one-line error instead of a traceback)."""
+    if not Path(path).is_file():
+        state = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise InputError(f"{path}: {state}; expected {what}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_input_file(args.file, f"a file of generated {args.kind}")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     if args.kind == "molecules":
         scores = _run_molecules(args)
     elif args.kind == "scene-graphs":
@@ -151,21 +182,64 @@ def read_smiles_file(path: Path) -> tuple[list[str], int]:
     return smiles, blank
 
 
+def read_sdf_file(path: Path) -> list:
+    """The molecules of an SD file, one RDKit ``Mol`` per record (``None`` for a record RDKit cannot read, which the
+    evaluators count as an invalid molecule)."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")  # a bad record is counted as invalid; RDKit's own log would repeat it per record
+    try:
+        return list(Chem.SDMolSupplier(str(path)))
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def read_molecules_file(path: Path) -> tuple[list, int]:
+    """Generated molecules of ``path`` chosen by its extension (:data:`MOLECULE_FORMATS`) and the number of blank
+    lines skipped (SMILES files only); an unknown extension is an :class:`InputError` naming the accepted ones."""
+    suffix = path.suffix.lower()
+    if suffix not in MOLECULE_FORMATS:
+        accepted = ", ".join(f"{k} ({v})" for k, v in MOLECULE_FORMATS.items())
+        raise InputError(f"{path}: unknown molecule file extension {suffix or '(none)'!r}; accepted: {accepted}")
+    if suffix == ".sdf":
+        molecules = read_sdf_file(path)
+        if not molecules:
+            raise InputError(f"{path}: no molecule records found (expected an SD file with '$$$$' separators)")
+        return molecules, 0
+    smiles, blank = read_smiles_file(path)
+    if not smiles:
+        raise InputError(f"{path}: no SMILES found (expected one SMILES per line)")
+    return smiles, blank
+
+
+def _check_molecule_dataset(name: str) -> None:
+    """``--dataset`` of ``evaluate molecules`` is a registered dataset with SMILES or an existing data file."""
+    from graphgen.data.registry import DATASETS
+
+    graph_datasets = set(GRAPH_DATASETS) | set(SCENE_GRAPH_DATASETS) | set(LANE_GRAPH_DATASETS)
+    if name in graph_datasets:
+        raise InputError(f"--dataset {name}: holds graphs without SMILES; use `graphgen evaluate graphs` or a "
+                         "molecule dataset (qm9, zinc250k, moses)")
+    if name not in DATASETS and not Path(name).is_file():
+        molecule_datasets = sorted(n for n in DATASETS if n not in graph_datasets)
+        raise InputError(f"--dataset {name}: not a registered dataset and no such file; use one of "
+                         f"{', '.join(molecule_datasets)} or the SMILES / CSV file the model was trained on")
+
+
 def _run_molecules(args: argparse.Namespace) -> dict[str, float]:
     from graphgen.evaluate.molecules import evaluate_molecules  # imported lazily: RDKit/FCD are heavy
 
-    smiles, blank = read_smiles_file(args.file)
-    if not smiles:
-        raise SystemExit(f"{args.file}: no SMILES found (expected one SMILES per line)")
+    _check_molecule_dataset(args.dataset)  # before reading the samples: a wrong name is the cheaper error
+    molecules, blank = read_molecules_file(args.file)
     if blank:
         print(f"{args.file}: skipped {blank} blank line(s)")
     train, test = args.dataset, args.dataset
     if not _is_registered(args.dataset):
         train_ds, test_ds = _file_splits(args)
         if train_ds.vocab is None:
-            raise SystemExit(f"{args.dataset} holds graphs, not molecules: use `graphgen evaluate graphs`")
+            raise InputError(f"--dataset {args.dataset}: holds graphs, not molecules; use `graphgen evaluate graphs`")
         train, test = train_ds.smiles, test_ds.smiles
-    scores = dict(evaluate_molecules(smiles, train=train, test=test, protocol=args.protocol,
+    scores = dict(evaluate_molecules(molecules, train=train, test=test, protocol=args.protocol,
                                      data_dir=args.data_dir))
     scores["blank_lines_skipped"] = float(blank)
     return scores
@@ -184,12 +258,15 @@ def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
     if args.dataset in GRAPH_DATASETS:
         protocol_default, validity_default = GRAPH_DATASETS[args.dataset]
     elif _is_registered(args.dataset):
-        raise SystemExit(f"{args.dataset} is a molecule dataset: use `graphgen evaluate molecules`; graph datasets: "
-                         f"{', '.join(sorted(GRAPH_DATASETS))}")
+        raise InputError(f"--dataset {args.dataset}: a molecule dataset; use `graphgen evaluate molecules`, or one of "
+                         f"the graph datasets {', '.join(sorted(GRAPH_DATASETS))}")
+    elif not Path(args.dataset).is_file():
+        raise InputError(f"--dataset {args.dataset}: not a graph dataset and no such file; use one of "
+                         f"{', '.join(sorted(GRAPH_DATASETS))} or the graph file the model was trained on")
     else:
         file_splits = dict(zip(("train", "test"), _file_splits(args)))
         if file_splits["train"].vocab is not None:
-            raise SystemExit(f"{args.dataset} holds molecules: use `graphgen evaluate molecules`")
+            raise InputError(f"--dataset {args.dataset}: holds molecules; use `graphgen evaluate molecules`")
         protocol_default, validity_default = "gdss", None
 
     def split_graphs(split: str) -> list:
@@ -199,9 +276,12 @@ def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
 
     protocol = args.protocol or protocol_default
     validity = validity_default if args.validity is None else (None if args.validity == "none" else args.validity)
+    for flag, path in (("--reference", args.reference), ("--train", args.train)):
+        if path is not None:
+            check_input_file(path, f"a graph file for {flag}")
     generated = read_graphs(args.file)
     if not generated:
-        raise SystemExit(f"{args.file}: no graphs found")
+        raise InputError(f"{args.file}: no graphs found")
     reference = read_graphs(args.reference) if args.reference else split_graphs("test")
     train = read_graphs(args.train) if args.train else split_graphs("train")
     print(f"{args.dataset} ({protocol}): {len(generated)} generated, {len(reference)} reference, {len(train)} train")

@@ -46,24 +46,70 @@ def graph_from_edges(num_nodes: int, edges: Iterable[Sequence[int]]) -> nx.Graph
     return g
 
 
+def _is_index(value: Any) -> bool:
+    """``value`` is a JSON integer (``True`` / ``False`` are not, although Python counts them as ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _load_json(path: Path) -> Any:
+    """The parsed JSON of ``path`` (gzip when it ends in ``.gz``); a truncated or non-JSON file is an
+    :class:`InputError` naming the file and the position where parsing stopped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); the file "
+                         "may be truncated, write it again") from None
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as err:
+        raise InputError(f"{path}: not a readable JSON file ({err})") from None
+
+
+def _graph_from_item(item: Any, where: str) -> nx.Graph:
+    """One graph object ``{"num_nodes": n, "edges": [[u, v], ...]}``, every endpoint checked against ``0..n-1`` (an
+    edge to a missing node is an error naming it, never a silently larger graph)."""
+    if not isinstance(item, dict) or "num_nodes" not in item or "edges" not in item:
+        got = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise InputError(f"{where}: needs keys 'num_nodes' and 'edges', got {got}")
+    n = item["num_nodes"]
+    if not _is_index(n) or n < 0:
+        raise InputError(f"{where}: 'num_nodes' must be an integer >= 0, got {n!r}")
+    if not isinstance(item["edges"], list):
+        raise InputError(f"{where}: 'edges' must be a list of [u, v] pairs, got {type(item['edges']).__name__}")
+    for j, edge in enumerate(item["edges"]):
+        if not (isinstance(edge, list) and len(edge) == 2 and all(_is_index(v) for v in edge)):
+            raise InputError(f"{where}, edge {j}: expected [u, v] (two integers), got {edge!r}")
+        if not all(0 <= v < n for v in edge):
+            raise InputError(f"{where}, edge {j} {edge}: node index out of range 0..{n - 1} (num_nodes {n})")
+    return graph_from_edges(n, item["edges"])
+
+
+def _graph_items(obj: Any, path: Path) -> list:
+    """The list of graph objects of a parsed graph file: ``obj["graphs"]`` or ``obj`` itself when it is a list."""
+    if isinstance(obj, dict):
+        if "graphs" not in obj:
+            raise InputError(f"{path}: no 'graphs' key (found {sorted(obj)}); expected {{\"graphs\": [{{\"num_nodes\": "
+                             "n, \"edges\": [[u, v], ...]}, ...]}")
+        obj = obj["graphs"]
+    if not isinstance(obj, list):
+        raise InputError(f"{path}: expected a list of graphs or an object with a 'graphs' list, got "
+                         f"{type(obj).__name__}")
+    return obj
+
+
 def read_graphs(path: str | os.PathLike) -> list[nx.Graph]:
     """Read graphs from a JSON / JSON.gz file or an edge-list text file (formats in the module docstring)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     stem_suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
-    with opener(path, "rt") as fh:
-        text = fh.read()
     if stem_suffix == ".json":
-        obj = json.loads(text)
-        items = obj["graphs"] if isinstance(obj, dict) else obj
-        if not isinstance(items, list):
-            raise InputError(f"{path}: expected a list of graphs or an object with a 'graphs' list")
-        graphs = []
-        for i, item in enumerate(items):
-            if "num_nodes" not in item or "edges" not in item:
-                raise InputError(f"{path}: graph {i} needs keys 'num_nodes' and 'edges', got {sorted(item)}")
-            graphs.append(graph_from_edges(item["num_nodes"], item["edges"]))
-        return graphs
+        items = _graph_items(_load_json(path), path)
+        return [_graph_from_item(item, f"{path}: graph {i}") for i, item in enumerate(items)]
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as fh:
+            text = fh.read()
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as err:
+        raise InputError(f"{path}: not a readable edge-list text file ({err})") from None
     return _read_edge_list_text(text, path)
 
 
@@ -71,13 +117,15 @@ def read_graph_splits(path: str | os.PathLike) -> dict[str, list[nx.Graph]]:
     """Graphs of a shared-data JSON file (``/work/shared/data/generic/*.json[.gz]``) grouped by its ``splits``
     (``{"train": [...], "test": [...], ...}``); a file without splits gives ``{"all": graphs}``."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as fh:
-        obj = json.load(fh)
-    graphs = [graph_from_edges(item["num_nodes"], item["edges"]) for item in obj["graphs"]]
-    splits = obj.get("splits")
+    obj = _load_json(path)
+    graphs = [_graph_from_item(item, f"{path}: graph {i}") for i, item in enumerate(_graph_items(obj, path))]
+    splits = obj.get("splits") if isinstance(obj, dict) else None
     if not splits:
         return {"all": graphs}
+    for name, idx in splits.items():
+        bad = [i for i in idx if not _is_index(i) or not 0 <= i < len(graphs)]
+        if bad:
+            raise InputError(f"{path}: split {name!r} holds index {bad[0]!r}, out of range 0..{len(graphs) - 1}")
     return {name: [graphs[i] for i in idx] for name, idx in splits.items()}
 
 
@@ -90,6 +138,9 @@ def _read_edge_list_text(text: str, path: Path) -> list[nx.Graph]:
         nonlocal num_nodes, edges
         if num_nodes is not None or edges:
             n = num_nodes if num_nodes is not None else (max(max(e) for e in edges) + 1)
+            if edges and (min(min(e) for e in edges) < 0 or max(max(e) for e in edges) >= n):
+                header = f" ('# nodes {n}' header)" if num_nodes is not None else ""
+                raise InputError(f"{path}: graph {len(graphs)}: an edge endpoint is out of range 0..{n - 1}{header}")
             graphs.append(graph_from_edges(n, edges))
         num_nodes, edges = None, []
 
@@ -101,12 +152,17 @@ def _read_edge_list_text(text: str, path: Path) -> list[nx.Graph]:
         if line.startswith("#"):
             parts = line[1:].split()
             if len(parts) == 2 and parts[0] == "nodes":
+                if not parts[1].isdigit():
+                    raise InputError(f"{path}:{lineno}: expected '# nodes N' with an integer N >= 0, got {raw!r}")
                 num_nodes = int(parts[1])
             continue
         parts = line.split()
         if len(parts) != 2:
             raise InputError(f"{path}:{lineno}: expected 'u v' (two integers), got {raw!r}")
-        edges.append((int(parts[0]), int(parts[1])))
+        try:
+            edges.append((int(parts[0]), int(parts[1])))
+        except ValueError:
+            raise InputError(f"{path}:{lineno}: expected 'u v' (two integers), got {raw!r}") from None
     flush()
     return graphs
 

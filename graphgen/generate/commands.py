@@ -28,18 +28,32 @@ import sys
 import time
 from pathlib import Path
 
+from graphgen.errors import InputError
+
+# output file extension -> format written (``graphgen evaluate molecules`` reads .smi and .sdf back)
+OUTPUT_FORMATS: dict[str, str] = {".smi": "smi", ".sdf": "sdf", ".json": "json"}
+
+
+def bundled_models_text() -> str:
+    """The names of the bundled models, for ``--help`` (:mod:`graphgen.hub` imports no torch, so help stays fast)."""
+    from graphgen.hub import MODELS
+
+    return ", ".join(sorted(MODELS))
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None,
-                        help="bundled model name (e.g. qm9; see graphgen.hub.MODELS) or a folder written by "
+                        help=f"bundled model name ({bundled_models_text()}) or a folder written by "
                              "save_pretrained()")
     parser.add_argument("--model", dest="model_option", default=None, metavar="NAME_OR_PATH",
                         help="the same as the positional MODEL (either form works)")
     parser.add_argument("-n", "--num-samples", type=int, default=1000, help="number of graphs to sample")
     parser.add_argument("-o", "--output", default=None,
-                        help="output file (default samples.smi / samples.sdf / samples.json by format)")
+                        help="output file; its extension chooses the format: .smi or .sdf for molecules, .json for "
+                             "graphs (default samples.smi / samples.json); checked before sampling starts")
     parser.add_argument("--format", choices=("smi", "sdf", "json"), default=None,
-                        help="smi or sdf for molecules, json for plain graphs (default: from the output suffix)")
+                        help="smi or sdf for molecules, json for graphs (default: from the -o extension; must agree "
+                             "with it)")
     parser.add_argument("--draw", default=None, metavar="FILE",
                         help="PNG grid of the first molecules (molecule models) or scene-graph layouts")
     parser.add_argument("--draw-count", type=int, default=None,
@@ -90,17 +104,25 @@ def sample_options(args: argparse.Namespace) -> dict:
 
 
 def _output_format(args: argparse.Namespace, molecules: bool, structured: bool = False) -> tuple[str, Path]:
+    """The format and path of ``-o`` / ``--format``: the extension chooses the format (an unknown one, or one that
+    disagrees with ``--format``, is an :class:`InputError` naming the file and the accepted extensions)."""
     fmt = args.format
-    if fmt is None and args.output:
-        suffix = Path(args.output).suffix.lower().lstrip(".")
-        fmt = suffix if suffix in ("smi", "sdf", "json") else None
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix not in OUTPUT_FORMATS:
+            raise InputError(f"-o {args.output}: unknown extension {suffix or '(none)'!r}; accepted: "
+                             f"{', '.join(OUTPUT_FORMATS)} (.smi / .sdf for molecules, .json for graphs)")
+        if fmt is not None and fmt != OUTPUT_FORMATS[suffix]:
+            raise InputError(f"-o {args.output} is a {suffix} file but --format is {fmt}; drop --format or change "
+                             "the extension")
+        fmt = OUTPUT_FORMATS[suffix]
     if structured and fmt not in (None, "json"):
-        raise SystemExit("graphgen sample: scene-graph and lane-graph models write --format json")
+        raise InputError("scene-graph and lane-graph models write --format json (-o FILE.json)")
     fmt = fmt or ("smi" if molecules else "json")
     if molecules and fmt == "json":
-        raise SystemExit("graphgen sample: molecule models write --format smi or sdf")
+        raise InputError("molecule models write --format smi or sdf (-o FILE.smi or FILE.sdf)")
     if not molecules and fmt in ("smi", "sdf"):
-        raise SystemExit("graphgen sample: this model generates plain graphs; use --format json")
+        raise InputError("this model generates plain graphs; use --format json (-o FILE.json)")
     return fmt, Path(args.output or f"samples.{fmt}")
 
 
@@ -173,6 +195,12 @@ def run(args: argparse.Namespace) -> int:
     kind = getattr(model.config, "kind", None)
     scene_graphs = kind == "scene_graph"
     fmt, out_path = _output_format(args, molecules=vocab_name is not None, structured=kind in STRUCTURED)
+    from graphgen.evaluate.commands import check_output_file
+
+    check_output_file(out_path, "-o")  # before sampling: a bad path must not cost the sampling run
+    if args.draw:
+        check_output_file(Path(args.draw), "--draw")
+    out_path.parent.mkdir(parents=True, exist_ok=True)  # every writer then finds its folder
     if args.complete and not scene_graphs:
         raise SystemExit("graphgen sample: --complete is for scene-graph models (e.g. coco-sg)")
     if args.complete:
@@ -241,9 +269,9 @@ def run(args: argparse.Namespace) -> int:
             scores = _reference_metrics(graphs, vocab, reference, args.data_dir, not args.no_progress)
             rows += [("novelty", f"{scores['novelty']:.2%}"), ("FCD", f"{scores['fcd']:.3f}"),
                      ("NSPDK MMD", f"{scores['nspdk_mmd']:.4f}")]
-        except FileNotFoundError as err:  # includes graphgen.data.raw.MissingRawFileError
-            rows.append(("novelty / FCD / NSPDK", f"skipped: {reference} data not found ({type(err).__name__}); "
-                                                  "set GRAPHGEN_DATA or --data-dir"))
+        except FileNotFoundError:  # includes graphgen.data.raw.MissingRawFileError
+            rows.append(("novelty / FCD / NSPDK", f"skipped: {reference} data not found in {_data_root(args)}; "
+                                                  "set GRAPHGEN_DATA or --data-dir to the folder holding it"))
     _print_summary(rows, out_path)
     return 0
 
@@ -295,9 +323,9 @@ def _structured_outputs(kind: str, graphs: list, model, args: argparse.Namespace
                     scores = evaluate(graphs, test, train)
                 else:
                     scores = evaluate(graphs, test)
-        except FileNotFoundError as err:
-            rows.append(("metrics", f"skipped: {dataset} data not found ({type(err).__name__}); "
-                                    "set GRAPHGEN_DATA or --data-dir"))
+        except FileNotFoundError:
+            rows.append(("metrics", f"skipped: {dataset} data not found in {_data_root(args)}; "
+                                    "set GRAPHGEN_DATA or --data-dir to the folder holding it"))
     if scores is None:
         scores = {own_metric.rsplit(":", 1)[1]: _function(own_metric)(graphs)}
     else:
@@ -306,6 +334,14 @@ def _structured_outputs(kind: str, graphs: list, model, args: argparse.Namespace
         if key in scores:
             rows.append((key.replace("_", " "), f"{scores[key]:.4g}"))
     return rows
+
+
+def _data_root(args: argparse.Namespace) -> Path:
+    """The folder the metrics looked for their dataset in (``--data-dir``, else ``$GRAPHGEN_DATA``, else
+    ``./datasets``), named when the data is not there."""
+    from graphgen.data.raw import data_root
+
+    return data_root(args.data_dir)
 
 
 def _print_summary(rows: list[tuple[str, str]], out_path: Path) -> None:

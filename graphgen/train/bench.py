@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     enc.add_argument("--dataset", default="zinc12k", choices=["zinc12k", "ogbg-molhiv"])
     enc.add_argument("--models", default="gps,grit,mpnn_vn,gt", help="comma-separated: gps, grit, mpnn_vn, gt")
     enc.add_argument("--minutes", type=float, default=20.0, help="wall-clock training budget per model")
+    from graphgen.train.runs import add_deprecated_budget_aliases
+
+    add_deprecated_budget_aliases(enc, "minutes")  # --budget-minutes / --time-budget: hidden, deprecated
     enc.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     enc.add_argument("--seeds", default="0", help="comma-separated seeds")
     enc.add_argument("--max-train-graphs", type=int, default=None, help="train on the first n graphs only")

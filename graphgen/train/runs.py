@@ -20,6 +20,38 @@ from graphgen.train.config import ConfigError, _scalar_types, preset_path
 from graphgen.train.trainer import TrainerConfig
 
 _FLAG_PREFIX = "trainer__"
+# old budget flag names (GDSS ``--time-budget``; encoders and bench ``--budget-minutes``) -> the one name now used
+DEPRECATED_BUDGET_FLAGS: tuple[str, ...] = ("--time-budget", "--budget-minutes")
+
+
+# trainer field -> what its flag's help adds to "trainer.<name>"
+FLAG_NOTES: dict[str, str] = {
+    "minutes": ": wall-clock training budget in minutes, the one budget flag of every trainer (formerly "
+               "--time-budget / --budget-minutes, still accepted with a notice)",
+}
+
+
+class DeprecatedAlias(argparse.Action):
+    """A hidden old name of a flag: stores its value under the new flag's ``dest`` and prints a one-line notice to
+    stderr naming the new flag (so old command lines keep working while ``--help`` documents one name)."""
+
+    def __init__(self, option_strings: list[str], dest: str, new_flag: str = "", **kwargs: Any) -> None:
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import sys
+
+        print(f"{parser.prog}: {option_string} is deprecated; use {self.new_flag}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_budget_aliases(parser: argparse.ArgumentParser, dest: str) -> None:
+    """Accept the old budget flag names as hidden aliases of ``--minutes`` (stored in ``dest``)."""
+    for old in DEPRECATED_BUDGET_FLAGS:
+        parser.add_argument(old, dest=dest, type=float, action=DeprecatedAlias, new_flag="--minutes",
+                            help=argparse.SUPPRESS, default=argparse.SUPPRESS)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_default: str | None = None,
@@ -34,7 +66,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_default: str |
     parser.add_argument("--out", default=None, help="run folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last complete checkpoint (error if there is none)")
-    parser.add_argument("--overwrite", action="store_true", help="delete what --out holds and start a new run there")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what --out holds and start a new run there (without it, or --resume, a "
+                             "non-empty --out is refused, also with --init)")
     parser.add_argument("--init", default=None, metavar="NAME_OR_PATH",
                         help="warm start: weights and architecture of a saved or bundled model, fresh optimiser")
     parser.add_argument("--data-dir", default=None, help="folder with the raw files (default $GRAPHGEN_DATA)")
@@ -53,7 +87,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_default: str |
                                    help=f"trainer.{f.name}=true")
             continue
         group.add_argument(flag, dest=dest, type=kinds[0], default=None, metavar=f.name.upper(),
-                           help=f"trainer.{f.name}")
+                           help=f"trainer.{f.name}{FLAG_NOTES.get(f.name, '')}")
+    add_deprecated_budget_aliases(group, _FLAG_PREFIX + "minutes")
     group.add_argument("--decay-to", type=float, default=None, metavar="LR_MIN",
                        help="cosine decay of the learning rate to LR_MIN at --max-steps (or the last epoch)")
 
@@ -74,21 +109,40 @@ def config_source(args: argparse.Namespace, family: str) -> dict[str, Any]:
 
 
 def prepare_run_folder(out: str | Path, *, resume: bool, overwrite: bool) -> RunFolder:
-    """Check ``out`` before any work starts: ``--resume`` needs a complete checkpoint; a folder that holds a run is
-    only reused with ``--resume`` or replaced with ``--overwrite``."""
+    """Check ``out`` before any work starts: it is (or can become) a folder; ``--resume`` needs a complete checkpoint;
+    a folder that holds anything (a run, another run's models, any file) is only reused with ``--resume`` or replaced
+    with ``--overwrite``, so a fresh run or an ``--init`` warm start never overwrites it silently."""
     run = RunFolder(out)
     if resume and overwrite:
         raise CheckpointError("--resume and --overwrite exclude each other")
+    _check_folder_path(run.path)
     if overwrite:
         run.clear()
     if resume and not run.has_checkpoint():
         raise CheckpointError(f"--resume: no loadable checkpoint in {run.path} ({run.describe()}); "
                               "drop --resume to start a new run")
-    if not resume and run.is_used():
-        raise CheckpointError(f"{run.path} already holds a run; pass --resume to continue it, --overwrite to "
-                              "replace it, or another --out")
+    if not resume and run.path.is_dir() and any(run.path.iterdir()):
+        what = "already holds a run" if run.is_used() else "is not empty"
+        raise CheckpointError(f"run folder {run.path} {what} ({run.describe()}); pass --resume to continue it, "
+                              "--overwrite to replace it, or another --out")
     run.path.mkdir(parents=True, exist_ok=True)
     return run
+
+
+def _check_folder_path(path: Path) -> None:
+    """``path`` is a folder or can be created as one: not a file, and its nearest existing ancestor is a writable
+    folder; else a :class:`CheckpointError` naming it (before any data is loaded)."""
+    import os
+
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"--out {path}: is a file, expected a run folder; choose another --out")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:  # the first existing folder is the one written to
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CheckpointError(f"--out {path}: {ancestor} is a file, not a folder; choose another --out")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CheckpointError(f"--out {path}: folder {ancestor} is not writable; choose another --out")
 
 
 def resumed_extra(run: RunFolder) -> dict[str, Any]:
