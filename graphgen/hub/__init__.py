@@ -39,6 +39,9 @@ MODELS: dict[str, BundledModel] = {
     "coco-sg": BundledModel("coco_sg", "coco_sg",
                             "heterogeneous EDM diffusion of COCO scene graphs (classes, boxes, relations); "
                             "see its model card"),
+    "lanes": BundledModel("lanes", "lanes",
+                          "heterogeneous EDM diffusion of 64 m lane graphs (polylines, successor edges); "
+                          "see its model card"),
 }
 
 
