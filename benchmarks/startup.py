@@ -106,7 +106,7 @@ def main() -> None:
         f"the policy rows ({args.gdss_model}, {args.gdss_samples} molecules, {args.gdss_steps} steps).",
         "## Seconds from process start to the first network evaluation",
         markdown_table(["model", "repeat", "import of the sample command s", "first evaluation s"], startup),
-        "## OMP_WAIT_POLICY: ACTIVE (OpenMP's default) vs PASSIVE (graphgen's), same job, interleaved",
+        "## OMP_WAIT_POLICY: ACTIVE (spin) vs PASSIVE (sleep; what graphgen sets), same job, interleaved",
         markdown_table(["machine", "repeat", "ACTIVE s", "PASSIVE s", "ACTIVE / PASSIVE"], policy),
     ])
     print(text)

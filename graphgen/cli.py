@@ -38,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 def use_passive_openmp() -> None:
     """Make idle OpenMP threads sleep instead of spinning, unless the user's environment says otherwise.
 
-    With the default (spinning) policy a 2-thread torch pool on a 2-core machine that has other work running was
-    4-9x slower in GDSS sampling (benchmarks/results/startup.md). OpenMP reads the variable once, when torch loads
-    it, so this runs before any command module imports torch (no effect if torch is already imported).
+    Spinning threads slow torch down badly when other processes compete for the cores (a shared 2-core machine); on an
+    idle machine sleeping costs a little speed instead (both measured in benchmarks/results/startup.md). OpenMP reads
+    the variable once, when torch loads it, so this runs before any command module imports torch.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
