@@ -10,9 +10,11 @@ split; ``datasets/<name>.md`` is the card (source, licence, split, processing de
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from graphgen.data.datasets.base import DatasetSpec, GraphDataset
 from graphgen.data.datasets.generic import GDSSGraphSpec, StoredSplitGraphSpec
+from graphgen.data.datasets.hetero import AMinerSpec, RetailRocketSpec
 from graphgen.data.datasets.lane_graphs import LaneGraphSpec
 from graphgen.data.datasets.molecules import (
     GDSSMoleculeSpec,
@@ -25,6 +27,9 @@ from graphgen.data.datasets.user import UserDataset, accepted_suffixes, file_for
 from graphgen.data.molecules import VOCABS
 from graphgen.data.raw import RawFile
 from graphgen.errors import GraphgenError
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 _GDSS = "https://github.com/harryjo97/GDSS/blob/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
 _GDSS_RAW = "https://raw.githubusercontent.com/harryjo97/GDSS/24cc490e0c5b39cbd265fda33ab2bc8b528d4454"
@@ -40,6 +45,27 @@ _COCO_SG = RawFile(
     note="Assembled from small public subsets of the COCO 2017 instances_*.json files (boxes and categories of 483 "
          "images, relations derived); it ships in the project's shared data folder, datasets/coco_sg.md says how "
          "it was made.")
+_DIFFGRAPH = "https://github.com/HKUDS/DiffGraph/blob/91a743c39eb080842c02e2776658546e2541a6c2"
+_DIFFGRAPH_RAW = "https://raw.githubusercontent.com/HKUDS/DiffGraph/91a743c39eb080842c02e2776658546e2541a6c2"
+_RETAIL_NOTE = ("Converted from DiffGraph's pickle {name}.pkl to a pickle-free scipy.sparse.save_npz file "
+                "(same values); it ships in the project's shared data folder, datasets/retail_rocket.md says how.")
+_AMINER_SHA256 = {
+    "labels.npy": "51a0500d6f74ee8745fc2d0f85c38dcdba064878980b890d5a347f29d68b531d",
+    "pa.txt": "6e644c162db67840a414483890fe052fafa4deb4a3c5fa5a31e9bf7d87236885",
+    "pr.txt": "04238431ee02107b88883b689c9920d77a5a718aca39b85cf7aa77f77aad1e5f",
+    "pap.npz": "058b211cfb6bcf130a9cf6b1c1e338d8fabf09cd8ef5888f7d7ba7064deef825",
+    "prp.npz": "4f63835c4b0a7d8e62beb78823d5d3ec906ce49d2ed51f54450a8edbdc471303",
+    "pos.npz": "90d51988c0b086e04bcd399efda5779c80cded0a9b39ed068cb85e623ea8db00",
+    "train_20.npy": "609d9d70352f3a3db56a6c3e0ea97a2a5b8d943494b284fc61e747e00cc3c04e",
+    "train_40.npy": "8c96436b60a5b43cbda238a8c3bea7ace6d43e17652f3d8d81bf4effcfe15e36",
+    "train_60.npy": "99a1d9510d177e6f68b68c7ffc4e69d7cb6118c53e8d343ac48ef4eeb2ae6ed5",
+    "val_20.npy": "5ac76f040e62102026bc4202328b708fe8a6a1b8c99119d78eadbe7494db5eb8",
+    "val_40.npy": "b91f42687b34b6d306dcbb94b7cd5b9428dceaf2e4fe391d9b86a92ba2a94b4d",
+    "val_60.npy": "74fa03079f8117223a845764de01d66139ea9767385f8cfc58cc6d9b0d7cc65c",
+    "test_20.npy": "78a07809ebe756e471ad076b09847fbc87baf2813afab5d5a7888f1d7fa5edbd",
+    "test_40.npy": "6317d3a093fccec5c5daa3c4dd196c2281c9735d0d8204d38069bb5588415d79",
+    "test_60.npy": "0849876c17c16b23b64d7a7bf044ab7ae1012f5d18832583bd854af5d9dd5705",
+}
 
 DATASETS: dict[str, DatasetSpec] = {
     "qm9": GDSSMoleculeSpec(
@@ -266,6 +292,36 @@ DATASETS: dict[str, DatasetSpec] = {
                  "Lanelet2 example map; per-map repository, path and commit inside the file); it ships in the "
                  "project's shared data folder, datasets/lanes.md says how it was made.")},
         splits=("train", "val", "test"),
+    ),    "retail_rocket": RetailRocketSpec(
+        name="retail_rocket",
+        description="Retail Rocket (DiffGraph-Rec): one graph, 2,174 users x 30,113 items, view / cart / buy; "
+                    "leave-one-out test purchase per user, validation = latest training purchase of 885 users",
+        card="datasets/retail_rocket.md",
+        raw={
+            role: RawFile(
+                f"hetero/retail_rocket/{stem}.npz", sha,
+                f"{_DIFFGRAPH}/DiffGraph-Rec/data/retail_rocket/{stem}.pkl",
+                downloadable=False, note=_RETAIL_NOTE.format(name=stem))
+            for role, stem, sha in (
+                ("view", "train_mat_view", "383716f21c0a4eefcd639418a088b720bcb448b796194b73ac566051691c44e1"),
+                ("cart", "train_mat_cart", "021eb64d156d081ef27b474093e604109c760a487f647f326dadb36b6f6428b2"),
+                ("buy", "train_mat_buy", "5913f1f1ff4f68905a73bea8e978bc070a6003f4179e5bc93062d31bdb0fca66"),
+                ("test", "test_mat", "f3d05599952245396c3409883855461b7f266601de54be0e7f7631b513258984"),
+            )
+        },
+        splits=("all",),
+    ),
+    "aminer": AMinerSpec(
+        name="aminer",
+        description="AMiner (DiffGraph_NC / HeCo): one graph, 6,564 papers (4 classes), 13,329 authors, 35,890 "
+                    "references, PAP / PRP / POS meta-paths; 20 / 40 / 60 labels per class, val / test 1,000 papers",
+        card="datasets/aminer.md",
+        raw={
+            file.rsplit(".", 1)[0]: RawFile(
+                f"hetero/aminer/{file}", sha, f"{_DIFFGRAPH_RAW}/DiffGraph_NC/data/aminer/{file}", downloadable=True)
+            for file, sha in _AMINER_SHA256.items()
+        },
+        splits=("all",),
     ),
 }
 
@@ -289,9 +345,15 @@ def get_spec(name: str) -> DatasetSpec:
 _FILE_OPTION_DEFAULTS = {"fractions": None, "split_file": None, "max_nodes": None, "kekulize": True, "quiet": False}
 
 
-def load_dataset(name_or_path: str | os.PathLike, split: str = "train", *,
+def default_split(spec: DatasetSpec) -> str:
+    """The split ``load_dataset`` reads when none is given: ``"train"`` for sets of graphs, else the spec's only split
+    (``"all"`` for the single-graph sets ``retail_rocket`` and ``aminer``)."""
+    return "train" if "train" in spec.splits else spec.splits[0]
+
+
+def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
                  data_dir: str | os.PathLike | None = None, download: bool = False, num_workers: int | None = None,
-                 seed: int = 0, **file_options) -> GraphDataset | UserDataset:
+                 seed: int = 0, **file_options) -> GraphDataset | UserDataset | HeteroData:
     """Load ``split`` of a registered dataset (building its cache on first use) or of a user's data file.
 
     Args:
@@ -299,7 +361,10 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train", *,
             ``.txt`` / ``.csv`` molecules, ``.json`` / ``.edges`` / ``.edgelist`` graphs, each optionally ``.gz``;
             see :func:`graphgen.data.datasets.user.load_user_dataset`).
         split: ``"train"``, ``"test"``, and ``"val"`` / ``"test_scaffolds"`` where the dataset defines them; a user
-            file has ``"train"`` / ``"val"`` / ``"test"`` (or the split names it stores) and ``"all"``.
+            file has ``"train"`` / ``"val"`` / ``"test"`` (or the split names it stores) and ``"all"``. ``None``
+            (default) means the dataset's default (:func:`default_split`): ``"train"``, except ``"all"`` for the
+            single-graph sets ``retail_rocket`` and ``aminer``, which return one ``HeteroData`` holding their
+            train / val / test parts as attributes (any other split is an ``InputError``).
         data_dir: folder holding the raw files of registered datasets (default ``$GRAPHGEN_DATA``, else
             ``./datasets``); a file path is used as given.
         download: fetch missing files that have a direct URL (``RawFile.downloadable``).
@@ -322,9 +387,12 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train", *,
         if changed:
             raise TypeError(f"{changed} apply to user files, not to the registered dataset '{name}' "
                             f"(it has a published split)")
-        return DATASETS[name].load(split, data_dir, download=download, num_workers=num_workers)
+        spec = DATASETS[name]
+        return spec.load(default_split(spec) if split is None else split, data_dir, download=download,
+                         num_workers=num_workers)
     if os.path.isfile(name):
-        return load_user_dataset(name, split, seed=seed, num_workers=num_workers, **file_options)
+        return load_user_dataset(name, "train" if split is None else split, seed=seed, num_workers=num_workers,
+                                 **file_options)
     try:
         file_format(name)
         looks_like = "a data file (by its ending), but there is no such file"

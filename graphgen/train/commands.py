@@ -6,6 +6,7 @@
 | ``sde``     | ``graphgen.generate.sde.train`` (score-based SDE generator, GDSS) |
 | ``pard``    | ``graphgen.generate.pard.train`` (PARD autoregressive block diffusion) |
 | ``hetero``  | ``graphgen.generate.hetero.train`` (EDM diffusion of graphs with mixed attributes: scene graphs) |
+| ``diffgraph`` | ``graphgen.generate.diffgraph.train`` (DiffGraph: recommendation, node classification) |
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ TRAINERS: dict[str, tuple[str, str]] = {
     "sde": ("graphgen.generate.sde.train", "train the score-based SDE graph generator (GDSS)"),
     "pard": ("graphgen.generate.pard.train", "train the PARD autoregressive block-diffusion generator"),
     "hetero": ("graphgen.generate.hetero.train", "train the heterogeneous diffusion generator (scene graphs)"),
+    "diffgraph": ("graphgen.generate.diffgraph.train",
+                  "train DiffGraph (heterogeneous graph diffusion for recommendation / node classification)"),
 }
 
 
@@ -41,8 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "_import_error", None):
         raise SystemExit(f"graphgen train {args.trainer}: unavailable ({args._import_error})")
+    from graphgen.train.trainer import budget_clock
+
     try:
-        return int(importlib.import_module(args._trainer_module).run(args) or 0)
+        # --minutes counts from the command's start (graphgen.cli), so loading data and building the model spend it
+        with budget_clock(getattr(args, "command_started", None)):
+            return int(importlib.import_module(args._trainer_module).run(args) or 0)
     except (ConfigError, CheckpointError) as err:  # a bad config or run folder: one line naming it, exit code 2
         print(f"graphgen train {args.trainer}: {err}", file=sys.stderr)
         return 2

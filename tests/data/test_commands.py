@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,49 @@ def test_info_reports_skipped_rows_and_bad_raw_files(tmp_path, monkeypatch, caps
     main(["data", "info", "bad", "--data-dir", str(root)])
     out = capsys.readouterr().out
     assert "generic/bad.json  missing" in out and "raw split sizes unavailable" in out
+
+
+def test_list_shows_raw_files_and_whether_present(shared_data, tmp_path, capsys):
+    assert main(["data", "list", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    assert f"data root: {shared_data.resolve()} (from --data-dir)" in out
+    for spec in registry.DATASETS.values():
+        for raw in spec.raw.values():
+            assert f"    {raw.path}  present" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["data", "list", "--data-dir", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert "hetero/aminer/pa.txt  missing" in out and "molecules/qm9_smiles.csv.gz  missing" in out
+    assert "present" not in out.replace("'missing' are not there", "")
+
+
+def test_info_and_prepare_of_single_graph_datasets(shared_data, capsys):
+    assert main(["data", "info", "retail_rocket", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    counts = {"users": 2174, "items": 30113, "view edges": 75374, "cart edges": 12456,
+              "buy edges (training purchases before carving)": 9551, "train purchases (after carving)": 8666,
+              "val purchases (carved)": 885, "test purchases": 2174}
+    for key, value in counts.items():
+        assert re.search(rf"^    {re.escape(key)} +{value}$", out, re.M), key
+    assert "train_mat_buy.npz  ok" in out and "not prepared" not in out
+    assert main(["data", "prepare", "aminer", "--data-dir", str(shared_data)]) == 0
+    out = capsys.readouterr().out
+    assert "aminer/all: raw files in" in out and re.search(r"^    papers +6564$", out, re.M)
+    assert re.search(r"^    train papers \(40 per class\) +160$", out, re.M)
+    assert main(["data", "prepare", "aminer", "--split", "train", "--data-dir", str(shared_data)]) == 2
+    assert "split must be 'all'" in capsys.readouterr().err
+
+
+def test_info_single_graph_without_files_says_why(tmp_path, capsys):
+    assert main(["data", "info", "aminer", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "hetero/aminer/labels.npy  missing" in out and "counts unavailable: raw file" in out
+
+
+def test_info_card_is_an_existing_absolute_path_or_absent(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a user's folder: no datasets/ cards there
+    for name in ("retail_rocket", "qm9"):
+        main(["data", "info", name, "--data-dir", str(tmp_path)])
+        cards = [line[len("card: "):] for line in capsys.readouterr().out.splitlines() if line.startswith("card: ")]
+        assert all(Path(card).is_absolute() and Path(card).is_file() for card in cards), cards

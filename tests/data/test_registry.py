@@ -29,6 +29,8 @@ SPLIT_SIZES = {
     "coco_sg": {"train": 295, "val": 92, "test": 96},
     "coco_sg2im": {"train": 137, "val": 42, "test": 41},
     "lanes": {"train": 7_180, "val": 429, "test": 730},
+    "retail_rocket": {"all": 1},  # one graph with index splits (tests/data/test_hetero_datasets.py)
+    "aminer": {"all": 1},
 }
 
 
