@@ -3,8 +3,8 @@
 Each sub-command's arguments and behaviour live beside the code they drive, in a ``commands.py`` module of that
 room (``graphgen/data/commands.py``, ``graphgen/evaluate/commands.py``, ...). This file lists them explicitly; it
 imports a room only when its command runs, so ``graphgen --help`` stays fast. An error graphgen raises on purpose
-(:class:`graphgen.errors.GraphgenError`) ends the command with its one-line message and exit code 2; ``--debug``
-shows its traceback instead.
+(:class:`graphgen.errors.GraphgenError`), or a command's own refusal (``SystemExit`` with a message), ends the command
+with its one-line message and exit code 2; ``--debug`` shows its traceback instead.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 
 # command name -> (module holding ``add_arguments(parser)`` and ``run(args)``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,6 +47,7 @@ def use_passive_openmp() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()  # a --minutes budget counts from here: start-up work is spent from it
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"graphgen {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args([a for a in argv[1:] if a != "--debug"])
+    args.command_started = started
     from graphgen.errors import GraphgenError
 
     try:
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"graphgen {name}: {err}", file=sys.stderr)
         return 2
+    except SystemExit as refusal:  # a command's own one-line refusal, SystemExit("graphgen sample: ..."): bad input
+        if not debug and isinstance(refusal.code, str):  # an exit status (argparse, --help) passes through as it is
+            print(refusal.code, file=sys.stderr)
+            refusal.code = 2  # the status of bad input; the exception keeps its message for callers of main()
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -315,3 +315,76 @@ def test_data_info_card_only_when_it_exists(tmp_path, capsys, empty_data, monkey
     out = capsys.readouterr().out
     assert "card:" not in out
     assert f"data root {empty_data}, from $GRAPHGEN_DATA" in out  # where it looked, and why there
+
+
+# ------------------------------------------------------------------------------- 7. refusals, summaries, progress
+def test_a_command_refusal_is_one_line_with_exit_code_2(capsys, empty_data):
+    """``graphgen sample`` refuses a model that does not exist before loading anything: one line, exit status 2
+    (bad input), naming the model and the bundled ones; a subprocess sees the same status."""
+    with pytest.raises(SystemExit) as refusal:
+        main(["sample", "runs/no_such_run/ema", "-n", "1", "-o", "x.smi"])
+    assert refusal.value.code == 2
+    line = one_line_error(capsys)
+    assert "'runs/no_such_run/ema' is not a folder and not a bundled model" in line and "qm9" in line
+
+
+def _fake_molecule_scores(monkeypatch) -> list[dict]:
+    """Replace the molecule evaluator (its reference statistics take minutes) by one that records its call."""
+    import graphgen.evaluate.molecules as molecules
+
+    calls: list[dict] = []
+
+    def fake(generated, **kwargs):
+        calls.append({"n": len(generated), **kwargs})
+        return {"num_generated": float(len(generated))}
+    monkeypatch.setattr(molecules, "evaluate_molecules", fake)
+    return calls
+
+
+@pytest.mark.parametrize("suffix", [".smi", ".sdf"])
+def test_blank_lines_are_counted_for_smiles_files_only(tmp_path, capsys, monkeypatch, suffix):
+    from rdkit import Chem
+
+    calls = _fake_molecule_scores(monkeypatch)
+    path = tmp_path / f"mols{suffix}"
+    if suffix == ".smi":
+        path.write_text("CCO\n\nc1ccccc1\n")
+    else:
+        writer = Chem.SDWriter(str(path))
+        for s in ("CCO", "c1ccccc1"):
+            writer.write(Chem.MolFromSmiles(s))
+        writer.close()
+    assert main(["evaluate", "molecules", str(path), "--dataset", "qm9", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert calls[0]["n"] == 2 and calls[0]["progress"] is False
+    assert ("blank_lines_skipped" in out) == (suffix == ".smi")
+
+
+def test_progress_follows_the_terminal_unless_turned_off():
+    import inspect
+
+    from graphgen.generate import GENERATORS, generator_class
+    from graphgen.generate.base import progress_disabled
+
+    assert (progress_disabled(None), progress_disabled(True), progress_disabled(False)) == (None, False, True)
+    for kind in GENERATORS:  # every generator's sample shows a bar on a terminal by default
+        assert inspect.signature(generator_class(kind).sample).parameters["progress"].default is None, kind
+
+
+@pytest.mark.parametrize("kind", ["molecules", "graphs"])
+def test_evaluate_has_no_progress(kind):
+    import argparse
+
+    from graphgen.evaluate.commands import add_arguments
+
+    parser = argparse.ArgumentParser(prog="graphgen evaluate")
+    add_arguments(parser)
+    assert parser.parse_args([kind, "f", "--dataset", "qm9", "--no-progress"]).no_progress is True
+    assert parser.parse_args([kind, "f", "--dataset", "qm9"]).no_progress is False
+
+
+def test_refusal_exit_status_in_a_subprocess(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "graphgen", "sample", "no_such_model", "-n", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("graphgen sample: 'no_such_model' is not a folder")

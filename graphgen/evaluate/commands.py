@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mol.add_argument("--protocol", default="gdss", choices=["gdss", "digress", "moses"])
     mol.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     mol.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+    _add_progress_argument(mol)
 
     gr = sub.add_parser("graphs", help="score generated generic graphs (MMD, ratios, V.U.N.)")
     gr.add_argument("file", type=Path, help="generated graphs: .json / .json.gz graph file or edge-list text")
@@ -89,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gr.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     gr.add_argument("--workers", type=int, default=None, help="processes for per-graph statistics (0 = serial)")
     gr.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+    _add_progress_argument(gr)
 
     sg = sub.add_parser("scene-graphs", help="score generated scene graphs (DiffuseSG metrics, relation consistency)")
     sg.add_argument("file", type=Path, help="generated scene graphs: graphgen scene-graph JSON (.json / .json.gz)")
@@ -104,6 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lg.add_argument("--split", default="test", choices=["val", "test"], help="reference split (default test)")
     lg.add_argument("--data-dir", default=None, help="data root (default: $GRAPHGEN_DATA)")
     lg.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+
+
+def _add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bars of the long steps (reference statistics, per-graph statistics)")
 
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,8 +247,9 @@ def _run_molecules(args: argparse.Namespace) -> dict[str, float]:
             raise InputError(f"--dataset {args.dataset}: holds graphs, not molecules; use `graphgen evaluate graphs`")
         train, test = train_ds.smiles, test_ds.smiles
     scores = dict(evaluate_molecules(molecules, train=train, test=test, protocol=args.protocol,
-                                     data_dir=args.data_dir))
-    scores["blank_lines_skipped"] = float(blank)
+                                     data_dir=args.data_dir, progress=not args.no_progress))
+    if args.file.suffix.lower() == ".smi":  # an SD file has records, not lines: nothing is skipped there
+        scores["blank_lines_skipped"] = float(blank)
     return scores
 
 
@@ -286,7 +294,7 @@ def _run_graphs(args: argparse.Namespace) -> dict[str, float]:
     train = read_graphs(args.train) if args.train else split_graphs("train")
     print(f"{args.dataset} ({protocol}): {len(generated)} generated, {len(reference)} reference, {len(train)} train")
     return evaluate_graphs(generated, reference, protocol, train=train, validity=validity,
-                           num_workers=args.workers)
+                           num_workers=args.workers, progress=not args.no_progress)
 
 
 def _read_generated(read: Callable[[Path], list], path: Path, what: str) -> list:

@@ -3,9 +3,10 @@
 A generator is an :class:`torch.nn.Module` built from one config dataclass (kept as ``self.config``) with
 
 - ``loss(batch) -> Tensor``: the scalar training loss on a PyG ``Batch`` (or whatever the generator's loader yields);
-- ``sample(num_graphs, *, generator=None, batch_size=None, progress=False, callback=None, **options) -> list[Data]``:
+- ``sample(num_graphs, *, generator=None, batch_size=None, progress=None, callback=None, **options) -> list[Data]``:
   new graphs, randomness drawn only from ``generator``; ``options`` are the generator's sampler settings (an unknown
-  one is a :class:`SampleOptionError` naming the valid ones);
+  one is a :class:`SampleOptionError` naming the valid ones); a progress bar by default when stderr is a terminal
+  (:func:`progress_disabled`), never with ``progress=False``;
 - ``save_pretrained(path)``: ``path/model.safetensors`` (every parameter and buffer) and ``path/config.json`` (the full
   resolved config plus ``"generator": <key of graphgen.generate.GENERATORS>``);
 - ``from_pretrained(name_or_path)``: rebuild from ``config.json`` and load the weights (strict: missing or unexpected
@@ -66,6 +67,12 @@ def node_count_histogram(num_nodes: Tensor, max_nodes: int, hint: str = "raise m
     return counts / counts.sum()
 
 
+def progress_disabled(progress: bool | None) -> bool | None:
+    """tqdm's ``disable`` for a ``progress`` argument: ``None`` (the default of ``sample``) shows the bar only when
+    stderr is a terminal (tqdm's own check, so logs and pipes stay clean), ``True`` always, ``False`` never."""
+    return None if progress is None else not progress
+
+
 class SampleStats:
     """A sampling callback that counts network evaluations and finished graphs (events in the module docstring).
 
@@ -116,14 +123,14 @@ class Generator(PretrainedMixin, nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
-               progress: bool = False, callback: Callable[[dict[str, Any]], None] | None = None,
+               progress: bool | None = None, callback: Callable[[dict[str, Any]], None] | None = None,
                **options: Any) -> list:
         """``num_graphs`` new graphs as a list of ``torch_geometric.data.Data``.
 
         Args:
             generator: the only source of randomness (same seed and arguments -> same graphs).
             batch_size: graphs sampled together (``None``: the generator's default).
-            progress: show a tqdm bar.
+            progress: a tqdm bar; ``None`` (default): when stderr is a terminal; ``False``: never.
             callback: receives the sampling events of the module docstring (e.g. a :class:`SampleStats`).
             options: sampler settings of this generator; an unknown one is a :class:`SampleOptionError`.
         """

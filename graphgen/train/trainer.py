@@ -6,6 +6,14 @@ an EMA of the weights, step / epoch / wall-clock budgets, ``log.jsonl`` and a tq
 checkpoint selection (``best/``), atomic checkpoints in one run-folder layout (:mod:`graphgen.train.checkpoint`),
 exact resume, and data parallelism over ``torchrun`` processes (:mod:`graphgen.train.distributed`).
 
+Wall-clock budget (``minutes``): the clock starts when the command starts (:func:`budget_clock`; without one, when
+:meth:`Trainer.fit` starts), so data loading and the model build are spent from it. Training stops after the first
+step that leaves less time than the end of the run is expected to take (the last evaluation's and checkpoint's
+measured durations); a run with an evaluation and no timed evaluation yet evaluates once half of its training time
+is spent, so the final one has a measured cost. The run therefore ends within the budget plus one step, unless its
+start-up alone, or its first evaluation, takes longer. ``log.jsonl`` ends with an ``"end"`` row holding the elapsed
+time, the start-up time and the slowest step.
+
 The model contract: ``loss_terms(batch, *, generator) -> dict[str, Tensor]`` with a ``"loss"`` entry (or
 ``loss(batch, *, generator) -> Tensor``); all randomness of the loss is drawn from ``generator``, which the trainer
 owns and checkpoints. A custom ``loss_fn(model, batch, generator)`` replaces the contract (encoders use one).
@@ -24,6 +32,8 @@ final partial batch is dropped so that every process gets a share.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import math
@@ -51,7 +61,7 @@ class TrainerConfig:
     batch_size: int = 32                 # global batch: split over the processes of a torchrun job
     max_steps: int | None = None         # stop at this optimiser step (counted over all sessions)
     epochs: int | None = None            # stop after this many epochs (counted over all sessions)
-    minutes: float | None = None         # wall-clock budget of this invocation
+    minutes: float | None = None         # wall-clock budget of this invocation, start-up and evaluation included
     optimizer: str = "adamw"             # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -186,6 +196,61 @@ def _is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
+# -- wall-clock budget ---------------------------------------------------------------------------------------------
+# perf_counter() time the current command started (None outside budget_clock): the origin of a --minutes budget
+_BUDGET_CLOCK: contextvars.ContextVar[float | None] = contextvars.ContextVar("graphgen_budget_clock", default=None)
+
+
+@contextlib.contextmanager
+def budget_clock(started_at: float | None = None):
+    """Count the ``minutes`` budget of every :meth:`Trainer.fit` inside the block from ``started_at`` (a
+    ``time.perf_counter()`` value, default now), so the work before ``fit`` (data loading, model build) is spent from
+    it. A fit that ends restarts the clock: a command that trains several models in turn (``graphgen bench
+    encoders``) gives each the whole budget, counted from the end of the previous one."""
+    token = _BUDGET_CLOCK.set(time.perf_counter() if started_at is None else started_at)
+    try:
+        yield
+    finally:
+        _BUDGET_CLOCK.reset(token)
+
+
+@dataclasses.dataclass
+class WallClockBudget:
+    """The ``minutes`` budget of one fit: when it ends, and the measured durations that decide when to stop."""
+
+    origin: float                          # perf_counter() time the budget started (the command's start)
+    seconds: float | None                  # the budget (None: no wall-clock limit)
+    slowest_step: float = 0.0              # seconds of the slowest optimiser step of this session
+    evaluation: float | None = None        # seconds of the last evaluation (None: none timed yet)
+    checkpoint: float = 0.0                # seconds of the last checkpoint write
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.seconds is None else self.origin + self.seconds
+
+    def spent(self, now: float, *, evaluates: bool) -> bool:
+        """Whether training must stop at ``now`` to leave time for the final evaluation (if ``evaluates``) and the
+        final checkpoint, at their last measured durations."""
+        if self.deadline is None:
+            return False
+        reserve = self.checkpoint + ((self.evaluation or 0.0) if evaluates else 0.0)
+        return now + reserve >= self.deadline
+
+    def probe_due(self, now: float, loop_start: float) -> bool:
+        """Whether to time a first evaluation now: none is timed and half of the training time is gone (so the final
+        evaluation's cost is known before the budget runs out)."""
+        if self.deadline is None or self.evaluation is not None:
+            return False
+        return now >= loop_start + 0.5 * (self.deadline - loop_start)
+
+    def evaluation_fits(self, now: float) -> bool:
+        """Whether an evaluation at its last measured duration ends within the budget and its 10% tolerance (an
+        evaluation not timed yet is run: it is the first one)."""
+        if self.deadline is None or self.evaluation is None:
+            return True
+        return now + self.evaluation <= self.deadline + 0.1 * self.seconds
+
+
 class Trainer:
     """Train ``model`` on ``data`` into the run folder ``run_dir``.
 
@@ -205,12 +270,15 @@ class Trainer:
         state_extra: JSON values stored in ``trainer_state.json`` (e.g. a model's training mode), read back before
             the model is built with :func:`graphgen.train.runs.resumed_extra`.
         model_config: JSON config written next to the weights when the model has no ``save_pretrained``.
+        started_at: ``time.perf_counter()`` time the ``minutes`` budget counts from (default: the enclosing
+            :func:`budget_clock`, else the start of :meth:`fit`).
     """
 
     def __init__(self, model: nn.Module, data: TrainData, config: TrainerConfig, run_dir: str | Path, *,
                  run_config: Any = None, loss_fn: Callable | None = None, evaluate_fn: Callable | None = None,
                  clip_groups: Sequence[str] | None = None, state_extra: dict[str, Any] | None = None,
-                 model_config: dict[str, Any] | None = None, ctx: distributed.Context | None = None) -> None:
+                 model_config: dict[str, Any] | None = None, ctx: distributed.Context | None = None,
+                 started_at: float | None = None) -> None:
         self.model = model
         self.data = data
         self.config = config
@@ -222,6 +290,7 @@ class Trainer:
         self.state_extra = dict(state_extra or {})
         self.model_config = model_config
         self.ctx = ctx or distributed.init()
+        self.started_at = started_at
         if config.max_steps is None and config.epochs is None and config.minutes is None:
             raise ConfigError("the trainer needs a budget: set --max-steps, --epochs or --minutes "
                               "(trainer.max_steps / trainer.epochs / trainer.minutes)")
@@ -319,6 +388,10 @@ class Trainer:
         """Train until a budget runs out; returns a summary (step, epoch, elapsed, what stopped it, best score)."""
         cfg, ctx, run = self.config, self.ctx, self.run
         t_start = time.perf_counter()
+        origin = self.started_at if self.started_at is not None else _BUDGET_CLOCK.get()
+        budget = WallClockBudget(origin=t_start if origin is None else origin,
+                                 seconds=None if cfg.minutes is None else 60.0 * cfg.minutes)
+        evaluates = self.evaluate_fn is not None and ctx.is_main   # evaluations run on rank 0 only
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if resume and not run.has_checkpoint():
@@ -378,7 +451,8 @@ class Trainer:
             bar = tqdm(total=total_steps, initial=int(state["step"]), desc="train", unit="step", dynamic_ncols=True)
         if ctx.is_main:
             log.write(json.dumps({"step": int(state["step"]), "event": "resume" if resume else "start",
-                                  "processes": ctx.world_size, "trainer": dataclasses.asdict(cfg)}) + "\n")
+                                  "processes": ctx.world_size, "trainer": dataclasses.asdict(cfg),
+                                  "startup": round(time.perf_counter() - budget.origin, 3)}) + "\n")
             log.flush()
         elapsed0 = float(state["elapsed"])
         t_loop = time.perf_counter()
@@ -386,7 +460,8 @@ class Trainer:
         stopped_by = None
 
         def elapsed() -> float:
-            return round(elapsed0 + time.perf_counter() - t_loop, 3)
+            # wall clock of the run: earlier sessions plus this one since its command started (start-up included)
+            return round(elapsed0 + time.perf_counter() - budget.origin, 3)
 
         def evaluate_and_select() -> None:
             if self.evaluate_fn is None or state.get("evaluated_at") == state["step"]:
@@ -396,8 +471,10 @@ class Trainer:
             target = ema.averaged_copy(model) if ema is not None else model
             was_training = target.training
             target.eval()
+            t_eval = time.perf_counter()
             with torch.no_grad():
                 scores = dict(self.evaluate_fn(target)) if ctx.is_main else {}
+            budget.evaluation = time.perf_counter() - t_eval
             target.train(was_training)
             ckpt.set_rng_states(rng, {})
             if not ctx.is_main:
@@ -419,13 +496,32 @@ class Trainer:
             if bar is not None:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in scores.items() if isinstance(v, (int, float))})
 
+        def evaluate_if_it_fits() -> None:
+            """An evaluation, unless its last measured duration would overrun the budget (then best/ keeps the
+            last evaluated checkpoint, and the log says so)."""
+            if self.evaluate_fn is None or state.get("evaluated_at") == state["step"]:
+                return
+            now = time.perf_counter()
+            if budget.evaluation_fits(now):
+                evaluate_and_select()
+            elif ctx.is_main:
+                left = budget.deadline - now
+                note = (f"skipped the evaluation of step {state['step']}: the last one took {budget.evaluation:.1f} s "
+                        f"and the --minutes budget has {max(left, 0.0):.1f} s left")
+                print(f"[train] {note}", flush=True)
+                log.write(json.dumps({"step": int(state["step"]), "event": "evaluation skipped", "note": note,
+                                      "elapsed": elapsed()}) + "\n")
+                log.flush()
+
         def checkpoint() -> None:
+            t_write = time.perf_counter()
             state["elapsed"] = elapsed()
             pending = state.pop("pending_best", False)
             folder = self._write_checkpoint(state, opt, ema, gen)
             if ctx.is_main and pending:
                 source = folder / "ema" if ema is not None else folder
                 run.publish_best(int(state["step"]), source, pending)
+            budget.checkpoint = time.perf_counter() - t_write
 
         if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
             stopped_by = "max_steps"
@@ -437,6 +533,7 @@ class Trainer:
                 order = epoch_order(len(self.data), cfg.seed, epoch).tolist()
                 batches = [order[i * cfg.batch_size:(i + 1) * cfg.batch_size] for i in range(steps_per_epoch)]
                 for b in range(int(state["position"]), len(batches)):
+                    t_step = time.perf_counter()
                     step = int(state["step"])
                     lr = learning_rate(cfg, step, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                                        decay_start=int(state["decay_start"] or 0))
@@ -469,11 +566,14 @@ class Trainer:
                     state["position"] = b + 1
                     names = sorted(terms)
                     now = time.perf_counter()
-                    flags = [float(cfg.minutes is not None and now - t_start > 60.0 * cfg.minutes),
-                             float(now - last_ckpt >= 60.0 * cfg.checkpoint_minutes)]
+                    budget.slowest_step = max(budget.slowest_step, now - t_step)
+                    flags = [float(budget.spent(now, evaluates=evaluates)),
+                             float(now - last_ckpt >= 60.0 * cfg.checkpoint_minutes),
+                             float(evaluates and budget.probe_due(now, t_loop))]
                     reduced = distributed.all_reduce_mean(
                         torch.stack([terms[k].detach().float() for k in names] + [torch.tensor(f) for f in flags]), ctx)
-                    out_of_time, due = bool(reduced[-2] > 0), bool(reduced[-1] > 0)
+                    # a flag raised by any process holds for all of them (mean > 0)
+                    out_of_time, due, probe = (bool(v > 0) for v in reduced[len(names):])
                     for k, v in zip(names, reduced[:len(names)].tolist()):
                         state["running"][k] = state["running"].get(k, 0.0) + v
                     state["running_steps"] += 1
@@ -493,13 +593,13 @@ class Trainer:
                         stopped_by = "max_steps"
                     elif out_of_time:
                         stopped_by = "minutes"
-                    if due and stopped_by is None:
-                        if cfg.evaluate_every == "checkpoint":
-                            evaluate_and_select()
+                    if (due or probe) and stopped_by is None:
+                        if cfg.evaluate_every == "checkpoint" or probe:   # a probe times the final evaluation
+                            evaluate_if_it_fits()
                         checkpoint()
                         last_ckpt = time.perf_counter()
                     if stopped_by is not None:
-                        evaluate_and_select()          # a budget that ends inside an epoch still scores it
+                        evaluate_if_it_fits()          # a budget that ends inside an epoch still scores it
                         checkpoint()
                         break
                 else:
@@ -508,16 +608,25 @@ class Trainer:
                     if cfg.epochs is not None and state["epoch"] >= cfg.epochs:
                         stopped_by = "epochs"
                     if cfg.evaluate_every == "epoch":
-                        evaluate_and_select()
+                        evaluate_if_it_fits()
                     if cfg.checkpoint_every_epoch or stopped_by is not None or state.get("pending_best"):
                         checkpoint()
                         last_ckpt = time.perf_counter()
+            if ctx.is_main:   # what the budget check measured, for the user and for tests of the budget
+                log.write(json.dumps({"step": int(state["step"]), "event": "end", "stopped_by": stopped_by,
+                                      "elapsed": elapsed(), "budget_seconds": budget.seconds,
+                                      "startup": round(t_loop - budget.origin, 3),
+                                      "slowest_step": round(budget.slowest_step, 3),
+                                      "last_evaluation": None if budget.evaluation is None
+                                      else round(budget.evaluation, 3)}) + "\n")
         finally:
             if bar is not None:
                 bar.close()
             if log is not None:
                 log.close()
         distributed.barrier(ctx)
+        if _BUDGET_CLOCK.get() is not None:   # the next model trained by this command starts its budget now
+            _BUDGET_CLOCK.set(time.perf_counter())
         return {"step": int(state["step"]), "epoch": int(state["epoch"]), "position": int(state["position"]),
-                "elapsed": elapsed(),
+                "elapsed": elapsed(), "startup_seconds": round(t_loop - budget.origin, 3),
                 "stopped_by": stopped_by, "best_score": state["best_score"], "run_dir": str(run.path)}

@@ -240,7 +240,7 @@ def train(cfg: DiffGraphRunConfig, *, out: str | Path | None = None, resume: boo
     result = trainer.fit(resume=resume)
     chosen = _selected_row(out / "log.jsonl")
     epochs_run = result["epoch"] + (result["position"] > 0)
-    train_seconds = result["elapsed"] - sum(eval_seconds)
+    train_seconds = result["elapsed"] - result.get("startup_seconds", 0.0) - sum(eval_seconds)
     summary = {"model": cfg.model.variant, "dataset": cfg.dataset, "seed": cfg.trainer.seed,
                **({"label_rate": cfg.label_rate} if cfg.dataset == "aminer" else {}),
                "params": sum(p.numel() for p in net.parameters()), "epochs_run": epochs_run,
@@ -248,6 +248,7 @@ def train(cfg: DiffGraphRunConfig, *, out: str | Path | None = None, resume: boo
                # this invocation's epochs (a resumed run times only its own part)
                "train_seconds_per_epoch": round(train_seconds / max(len(eval_seconds), 1), 3),
                "eval_seconds_per_epoch": round(sum(eval_seconds) / max(len(eval_seconds), 1), 3),
+               "startup_seconds": result.get("startup_seconds"),
                "threads": torch.get_num_threads(),
                "best_epoch": chosen["epoch"] if chosen else None,
                "selected": {k: v for k, v in (chosen["eval"] if chosen else {}).items()

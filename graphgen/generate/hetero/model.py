@@ -373,7 +373,7 @@ class HeteroDiffusionGenerator(Generator):
 
     @torch.inference_mode()
     def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
-               progress: bool = False, callback: Callable[[dict[str, Any]], None] | None = None,
+               progress: bool | None = None, callback: Callable[[dict[str, Any]], None] | None = None,
                **options: Any) -> list[Data]:
         """``num_graphs`` graphs of the schema as ``Data`` (fields named by the schema).
 
@@ -415,7 +415,10 @@ class HeteroDiffusionGenerator(Generator):
         # order of the draws
         order = torch.argsort(counts, stable=True)
         out: list[Data | None] = [None] * num_graphs
-        bar = tqdm(total=num_graphs, desc="sampling", unit="graph", disable=not progress)
+        from graphgen.generate.base import progress_disabled
+
+        # a bar over graphs (None: when stderr is a terminal; False: never)
+        bar = tqdm(total=num_graphs, desc="sampling", unit="graph", disable=progress_disabled(progress))
         for lo in range(0, num_graphs, batch_size):
             idx = order[lo:lo + batch_size]
             for i, g in zip(idx.tolist(), self._sample_batch(counts[idx], steps, sampler, churn, partial, generator,

@@ -322,7 +322,7 @@ class PARDGenerator(Generator):
         *,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
-        progress: bool = False,
+        progress: bool | None = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
         **options: Any,
     ) -> list[Data]:
@@ -332,7 +332,7 @@ class PARDGenerator(Generator):
             num_graphs: how many graphs.
             generator: ``torch.Generator`` (same seed and arguments -> same graphs).
             batch_size: graphs sampled together (default: all at once).
-            progress: show a tqdm bar over graphs.
+            progress: a tqdm bar over graphs (``None``: when stderr is a terminal; ``False``: never).
             callback: sampling events (``graphgen.generate.base``): an ``"evaluation"`` event per network pass with
                 ``"block"`` and ``"step"`` (the diffusion time ``t`` the pass denoises; ``None`` for the next-block
                 size/degree prediction, which also reports ``"finished"``: graphs that stopped growing), and a
@@ -363,10 +363,12 @@ class PARDGenerator(Generator):
             if callback is not None:
                 callback(event)
 
-        if progress:
+        if progress is not False:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=num_graphs, unit="graph", desc="sampling")
+            from graphgen.generate.base import progress_disabled
+
+            bar = tqdm(total=num_graphs, unit="graph", desc="sampling", disable=progress_disabled(progress))
         try:
             denoiser = self.block_denoiser(self.network)  # reads the current weights (fused ones are copies)
             for start in range(0, num_graphs, batch_size):

@@ -26,7 +26,13 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from graphgen.data.dense import to_dense
-from graphgen.generate.base import Generator, SampleOptionError, check_sample_options, node_count_histogram
+from graphgen.generate.base import (
+    Generator,
+    SampleOptionError,
+    check_sample_options,
+    node_count_histogram,
+    progress_disabled,
+)
 from graphgen.generate.sde.losses import dsm_losses
 from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
 from graphgen.generate.sde.samplers import CORRECTORS, PREDICTORS, SAMPLERS, linear_timesteps, prior_sample
@@ -280,13 +286,14 @@ class ScoreSDEGenerator(Generator):
 
     @torch.no_grad()
     def sample(self, num_graphs: int, *, generator: torch.Generator | None = None, batch_size: int | None = None,
-               progress: bool = False, callback: Callable | None = None, **options: Any) -> list[Data]:
+               progress: bool | None = None, callback: Callable | None = None, **options: Any) -> list[Data]:
         """``num_graphs`` new graphs (molecules in the ``graphgen.data.molecules`` layout; vocab: ``self.vocab``).
 
         Args:
             generator: the only source of randomness (node counts, prior, sampler noise).
             batch_size: graphs per sampler call (default 1024).
-            progress: a tqdm bar over batches.
+            progress: a tqdm bar over the sampler's steps of every batch (``None``: when stderr is a terminal;
+                ``False``: never).
             callback: sampling events (``graphgen.generate.base``; per step also ``{"kind": "step", ...}``).
             options: sampler settings (:meth:`sampler_settings`): ``steps`` (default ``config.sampler.num_steps``,
                 else the processes' ``num_scales``), ``sampler`` ("pc" | "em" | "s4" | "ode" | "ode_euler" |
@@ -297,16 +304,28 @@ class ScoreSDEGenerator(Generator):
         was_training = self.training
         self.eval()
         out: list[Data] = []
+        chunks = range(0, num_graphs, batch_size)
+        steps = settings.num_steps or self.sde_x.N
+        # one batch can take minutes: the bar moves with the sampler's steps (its "step" events)
+        bar = tqdm(total=len(chunks) * steps, desc="sde sample", unit="step", disable=progress_disabled(progress))
+
+        def report(event: dict[str, Any]) -> None:
+            if event["kind"] == "step":
+                bar.update(1)
+            if callback is not None:
+                callback(event)
+
         try:
-            chunks = range(0, num_graphs, batch_size)
-            for lo in tqdm(chunks, desc="sde sample", disable=not progress):
+            for b, lo in enumerate(chunks):
                 n = min(batch_size, num_graphs - lo)
                 sizes = self.sample_num_nodes(n, generator=generator)
-                x, adj, mask = self.sample_dense(sizes, settings, generator=generator, callback=callback)
+                x, adj, mask = self.sample_dense(sizes, settings, generator=generator, callback=report)
                 out.extend(self.decode(x, adj, mask))
+                bar.update((b + 1) * steps - bar.n)   # settle the count per batch
                 if callback is not None:
                     callback({"kind": "sampled", "num_graphs": n})
         finally:
+            bar.close()
             self.train(was_training)
         return out
 
