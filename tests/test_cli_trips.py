@@ -240,6 +240,7 @@ def test_edge_to_a_missing_node_is_never_a_larger_graph(tmp_path):
 @pytest.mark.parametrize("dataset, expected", [
     ("no_such_dataset", "--dataset no_such_dataset: not a registered dataset and no such file"),
     ("community_small", "--dataset community_small: holds graphs without SMILES"),
+    ("aminer", "--dataset aminer: a heterogeneous graph for DiffGraph"),
 ])
 def test_evaluate_molecules_bad_dataset(tmp_path, capsys, dataset, expected):
     path = tmp_path / "mols.smi"

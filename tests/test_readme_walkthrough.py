@@ -71,6 +71,13 @@ def _few_encoder_graphs(argv: list[str]) -> list[str] | None:
     return argv + ["--max-train-graphs", "32", "--max-eval-graphs", "16"]
 
 
+def _short_diffgraph_bench(argv: list[str]) -> list[str] | None:
+    if argv[:3] != ["graphgen", "bench", "diffgraph"]:
+        return None
+    out = _shrink_flag("--seeds", "0")(argv) or argv
+    return out if "--epochs" in out else out + ["--epochs", "1"]
+
+
 def _repository_paths(argv: list[str]) -> list[str] | None:
     out = [str(REPO / a) if "/" in a and (REPO / a).is_file() else a for a in argv]
     return out if out != argv else None
@@ -84,6 +91,7 @@ REWRITES: list[tuple[str, object]] = [
     ("--max-steps N: 3 steps (the resume continues a 3-second run)", _shrink_flag("--max-steps", "3")),
     ("a training command without a budget flag trains on its preset's budget: give it 3 seconds", _append_budget),
     ("bench encoders: 32 training and 16 evaluation graphs per model", _few_encoder_graphs),
+    ("bench diffgraph: one seed of one epoch per model", _short_diffgraph_bench),
     ("a repository file (examples/..., graphgen/train/configs/...) is named absolutely: the walk runs in a "
      "temporary folder, the README from the clone", _repository_paths),
 ]

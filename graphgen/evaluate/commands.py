@@ -58,6 +58,8 @@ GRAPH_DATASETS: dict[str, tuple[str, str | None]] = {
 SCENE_GRAPH_DATASETS: tuple[str, ...] = ("coco_sg", "coco_sg2im")
 # registered lane-graph datasets (graphgen.data.registry)
 LANE_GRAPH_DATASETS: tuple[str, ...] = ("lanes",)
+# single-graph heterogeneous sets (DiffGraph): scored by graphgen train / bench diffgraph, not by a file evaluator
+HETERO_DATASETS: tuple[str, ...] = ("retail_rocket", "aminer")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -224,6 +226,10 @@ def _check_molecule_dataset(name: str) -> None:
     from graphgen.data.registry import DATASETS
 
     graph_datasets = set(GRAPH_DATASETS) | set(SCENE_GRAPH_DATASETS) | set(LANE_GRAPH_DATASETS)
+    if name in HETERO_DATASETS:
+        raise InputError(f"--dataset {name}: a heterogeneous graph for DiffGraph, not molecules (molecule datasets: "
+                         "qm9, zinc250k, moses); its metrics come with graphgen train / bench diffgraph")
+    graph_datasets |= set(HETERO_DATASETS)
     if name in graph_datasets:
         raise InputError(f"--dataset {name}: holds graphs without SMILES; use `graphgen evaluate graphs` or a "
                          "molecule dataset (qm9, zinc250k, moses)")

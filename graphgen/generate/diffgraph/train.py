@@ -214,7 +214,8 @@ def train(cfg: DiffGraphRunConfig, *, out: str | Path | None = None, resume: boo
     from graphgen.train.runs import prepare_run_folder
     from graphgen.train.trainer import Trainer
 
-    out = Path(out or f"runs/diffgraph/{cfg.model.variant}_{cfg.dataset}_s{cfg.trainer.seed}")
+    # the default folder of every trainer, runs/<family>_<dataset> (the baselines keep apart by their variant name)
+    out = Path(out or f"runs/{cfg.model.variant}_{cfg.dataset}")
     prepare_run_folder(out, resume=resume, overwrite=overwrite)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
