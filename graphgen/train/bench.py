@@ -1,6 +1,6 @@
 """``graphgen bench``: benchmark runs from the command line, one table per run.
 
-Two kinds, for the two halves of graphgen:
+Three kinds:
 
 ``graphgen bench encoders --dataset zinc12k --models gps,grit,mpnn_vn,gt --minutes 20``
     trains each encoder with its paper preset (``graphgen/train/configs``) under the same wall-clock budget and seed,
@@ -10,6 +10,9 @@ Two kinds, for the two halves of graphgen:
 ``graphgen bench generate --dataset qm9 --model qm9 -n 1000``
     samples ``n`` molecules from a bundled or saved generator and scores them on the dataset's published protocol
     (GDSS protocol for qm9 and zinc250k, the MOSES suite for moses), writing the scores as JSON.
+
+``graphgen bench diffgraph --dataset retail_rocket``
+    DiffGraph, its no-diffusion ablation and LightGCN over seeds (:mod:`graphgen.generate.diffgraph.bench`).
 
 Every figure is computed in the run; nothing is read from a table of expected values.
 """
@@ -43,10 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     enc.add_argument("--data-dir", default=None)
     enc.add_argument("--no-progress", action="store_true")
 
+    dg = sub.add_parser("diffgraph", help="DiffGraph, its no-diffusion ablation and LightGCN over seeds, one table",
+                        description="train DiffGraph, its no-diffusion ablation and LightGCN for several seeds and "
+                                    "print the selected epoch's test metrics next to the published numbers")
+    from graphgen.generate.diffgraph import bench as diffgraph_bench
+
+    diffgraph_bench.add_arguments(dg)
+
     gen = sub.add_parser("generate", help="sample from a generator and score it on a dataset's protocol")
     gen.add_argument("--dataset", default="qm9", choices=sorted(GENERATION_PROTOCOLS))
     gen.add_argument("--model", default="qm9", help="bundled model name or a folder written by save_pretrained()")
-    gen.add_argument("-n", "--num-samples", type=int, default=1000)
+    gen.add_argument("-n", "--num-samples", type=int, default=None,
+                     help="default: the protocol's count (moses 30000, zinc250k 10000), qm9 1000")
     gen.add_argument("--protocol", default=None, choices=["gdss", "digress", "moses"],
                      help="default: gdss for qm9/zinc250k, moses for moses")
     gen.add_argument("--seed", type=int, default=0)
@@ -58,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--reuse-samples", action="store_true",
                      help="score the samples saved next to the JSON by an earlier run with the same arguments "
                           "(every run saves them before scoring) instead of sampling again")
+    gen.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from the chunks saved next to the JSON (same arguments)")
+    gen.add_argument("--chunk-size", type=int, default=None,
+                     help="samples drawn (and saved) per chunk, default 1000; part of the run's record")
 
 
 def _fmt(value: float | None) -> str:
@@ -108,18 +123,19 @@ def run_encoders(args: argparse.Namespace) -> list[dict]:
 
 
 def run_generate(args: argparse.Namespace) -> dict:
+    """Sample (in resumable chunks, :mod:`graphgen.train.bench_generate`), score, print the scores and the published
+    anchor rows, and write the JSON."""
     import torch
 
-    from graphgen.data.graph_file import load_graphs, save_graphs
     from graphgen.data.molecules import VOCABS
+    from graphgen.errors import InputError
     from graphgen.evaluate.commands import format_table
-    from graphgen.evaluate.molecules import evaluate_molecules
-    from graphgen.generate import load_generator
+    from graphgen.generate import load_generator, model_folder
+    from graphgen.train import bench_generate
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.num_samples < 1:
-        raise SystemExit("graphgen bench generate: -n must be >= 1")
+    num_samples = bench_generate.resolve_num_samples(args)
     try:
         model = load_generator(args.model)
     except FileNotFoundError as err:
@@ -130,44 +146,34 @@ def run_generate(args: argparse.Namespace) -> dict:
     if vocab_name != args.dataset:
         print(f"[bench] note: the model's vocabulary is {vocab_name!r}, scored against {args.dataset!r}",
               file=sys.stderr)
-    default = f"generate_{args.dataset}_{Path(str(args.model)).name}_n{args.num_samples}.json"
+    default = f"generate_{args.dataset}_{Path(str(args.model)).name}_n{num_samples}.json"
     path = Path(args.json or Path("runs/bench") / default)
-    # the samples are saved before scoring, so a scoring failure does not cost the (long) sampling run
+    # the samples are saved (chunk by chunk) before scoring, so neither a kill nor a scoring failure costs the
+    # finished part of the (long) sampling run
     samples_path = path.with_suffix(".samples.safetensors")
-    key = {"model": str(args.model), "num_samples": args.num_samples, "seed": args.seed}
-    if args.reuse_samples:
-        if not samples_path.exists():
-            raise SystemExit(f"graphgen bench generate: --reuse-samples but {samples_path} does not exist")
-        graphs, saved = load_graphs(samples_path)
-        if saved.get("key") != key:
-            raise SystemExit(f"graphgen bench generate: {samples_path} holds samples of {saved.get('key')}, not {key}")
-        seconds = saved["seconds"]
-        evaluations = saved.get("evaluations_per_graph")  # absent in files saved before it was recorded
-        print(f"[bench] scoring {len(graphs)} saved samples from {samples_path}", file=sys.stderr)
-    else:
-        from graphgen.generate.base import SampleStats
-
-        stats = SampleStats()
-        start = time.perf_counter()
-        graphs = model.sample(args.num_samples, generator=torch.Generator().manual_seed(args.seed),
-                              batch_size=args.batch_size, progress=not args.no_progress, callback=stats)
-        seconds = time.perf_counter() - start
-        evaluations = stats.evaluations_per_graph
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_graphs(samples_path, graphs, {"key": key, "seconds": seconds, "evaluations_per_graph": evaluations})
-        print(f"[bench] saved the samples to {samples_path}", file=sys.stderr)
+    try:
+        graphs, plan = bench_generate.prepare_samples(model, args, samples_path,
+                                                      bench_generate.weights_sha256(model_folder(args.model)))
+    except InputError as err:  # a samples file of another run, or a flag that does not fit it: this command refuses
+        raise SystemExit(f"graphgen bench generate: {err}") from None
+    seconds, evaluations = plan.seconds, plan.evaluations_per_graph
     protocol = args.protocol or GENERATION_PROTOCOLS[args.dataset]
-    scores = evaluate_molecules(graphs, train=args.dataset, test=args.dataset, protocol=protocol,
-                                vocab=VOCABS[vocab_name], progress=not args.no_progress, data_dir=args.data_dir)
+    scores = bench_generate.score_samples(graphs, args.dataset, protocol, VOCABS[vocab_name],
+                                          progress=not args.no_progress, data_dir=args.data_dir)
     scores = {"samples": len(graphs), "sampling_seconds": round(seconds, 1),
-              "molecules_per_second": round(len(graphs) / seconds, 3),
+              "molecules_per_second": round(len(graphs) / seconds, 3) if seconds > 0 else float("nan"),
               **({} if evaluations is None else {"network_evaluations_per_graph": round(evaluations, 1)}), **scores}
     if all(getattr(g, "block", None) is not None for g in graphs):  # PARD samples carry their generation order
         from graphgen.generate.pard.blocks import order_agreement
 
         scores["block_order_agreement"] = order_agreement(graphs, max_hops=model.config.max_hops)
     print(format_table(scores))
+    anchors = bench_generate.anchor_table(args.dataset, scores)
+    if anchors is not None and protocol == GENERATION_PROTOCOLS[args.dataset]:
+        print(f"\npublished rows (../shared/REFERENCE.md section 5) and this run, {args.dataset}, {protocol} "
+              f"protocol:\n{anchors}")
     payload = {"model": str(args.model), "dataset": args.dataset, "protocol": protocol, "seed": args.seed,
+               "chunk_size": plan.chunk_size,
                "scores": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items()}}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}", file=sys.stderr)
@@ -182,8 +188,16 @@ def format_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kind == "diffgraph":
+        from graphgen.generate.diffgraph import bench as diffgraph_bench
+
+        return diffgraph_bench.run(args)
     if args.kind == "encoders":
-        run_encoders(args)
+        from graphgen.train.trainer import budget_clock
+
+        # each model's --minutes counts from the end of the previous one (the first: from the command's start)
+        with budget_clock(getattr(args, "command_started", None)):
+            run_encoders(args)
     else:
         run_generate(args)
     return 0
