@@ -12,6 +12,7 @@ import torch
 from graphgen.generate.diffgraph.bench import summarise
 from graphgen.generate.diffgraph.model import DiffGraph
 from graphgen.generate.diffgraph.train import DiffGraphRunConfig, RecommendationTask, load_task
+from graphgen.train.config import ConfigError
 
 TINY = ["--set", "model.dim=8", "--set", "model.diffusion.steps=4", "--set", "model.diffusion.hidden=[8]",
         "--epochs", "2", "--threads", "1", "--no-progress"]
@@ -73,3 +74,18 @@ def test_bench_table_means_and_spreads_by_hand():
     assert "val" in val_line and "0.0600 ± 0.0141" in val_line and "0.0400 ± 0.0141" in val_line
     assert "test max" in max_line and "0.0700 ± 0.0141" in max_line
     assert "0.0620" in table and "published" in table
+
+
+def test_released_protocol_fits_every_training_purchase_and_selects_on_test():
+    ours = load_task(DiffGraphRunConfig(dataset="retail_rocket"))
+    released = load_task(DiffGraphRunConfig(dataset="retail_rocket", protocol="released"))
+    assert released.fit.size(1) == ours.fit.size(1) + ours.val.size(1) == 9551
+    assert torch.equal(released.val, released.test)
+    assert released.graphs["buy"].graph.num_edges == 2 * 9551 and ours.graphs["buy"].graph.num_edges == 2 * 8666
+    from graphgen.train import config as config_lib
+
+    preset = config_lib.preset_path("diffgraph", "aminer")
+    nc = load_task(config_lib.resolve(DiffGraphRunConfig, preset=preset, overrides=["protocol=released"]))
+    assert torch.equal(nc.val, nc.test)
+    with pytest.raises(ConfigError, match="protocol"):
+        load_task(config_lib.resolve(DiffGraphRunConfig, preset=preset, overrides=["protocol=mine"]))

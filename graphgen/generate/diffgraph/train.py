@@ -17,6 +17,10 @@ Protocols (:mod:`graphgen.data.datasets.hetero` holds the splits):
   (:func:`graphgen.evaluate.node_classification.classification_metrics`). Selection: validation Micro-F1 (the
   released code reports the best test value of each metric over the epochs, each at its own epoch).
 
+``protocol: released`` (``--set protocol=released``) reproduces the released code's protocol instead, for comparison
+with the published numbers only: all training purchases are fitted and the epoch is chosen on the test pairs
+(AMiner: on the test papers). Its test figures are selected on the test split and are not an honest estimate.
+
 The run folder is the shared layout (:mod:`graphgen.train.checkpoint`): ``best/`` holds the selected weights
 (``DiffGraph.from_pretrained(run / "best")``), ``result.json`` the summary.
 """
@@ -38,6 +42,7 @@ from graphgen.train.trainer import TrainerConfig
 
 DATASETS = ("retail_rocket", "aminer")
 LABEL_RATES = (20, 40, 60)
+PROTOCOLS = ("graphgen", "released")
 # rejection rounds for negative items before giving up (a user who bought nearly every item would loop forever)
 MAX_NEGATIVE_ROUNDS = 100
 
@@ -50,6 +55,10 @@ class DiffGraphRunConfig:
     label_rate: int = 40              # aminer: labelled papers per class (20 / 40 / 60)
     top_k: int = 20                   # retail_rocket: the K of Recall@K / NDCG@K
     eval_batch_size: int = 1024       # users per ranking batch
+    # graphgen: select on the validation split carved from training; released: the released code's protocol, for
+    # reproducing its numbers only (retail_rocket fits every training purchase and "validates" on the test pairs;
+    # aminer selects on the test papers), i.e. selection on the test split
+    protocol: str = "graphgen"
     model: DiffGraphConfig = field(default_factory=DiffGraphConfig)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         epochs=100, batch_size=2048, optimizer="adam", lr=1e-3, ema=None, grad_clip=None, evaluate_every="epoch",
@@ -72,7 +81,7 @@ class RecommendationTask:
     bought_keys: Tensor  # sorted user * num_items + item of the fitted purchases (negatives avoid them)
 
     @staticmethod
-    def from_data(data, target: str, auxiliary: list[str]) -> "RecommendationTask":
+    def from_data(data, target: str, auxiliary: list[str], protocol: str = "graphgen") -> "RecommendationTask":
         num_users, num_items = int(data["user"].num_nodes), int(data["item"].num_nodes)
         relations = {b: data["user", b, "item"].edge_index for b in data.behaviours}
         unknown = [r for r in [target, *auxiliary] if r not in relations]
@@ -81,10 +90,12 @@ class RecommendationTask:
         graphs = {name: NormalizedGraph.bipartite(relations[name], num_users, num_items)
                   for name in dict.fromkeys([target, *auxiliary])}
         store = data["user", target, "item"]
-        fit = relations[target]
-        keys = torch.sort(fit[0].long() * num_items + fit[1].long()).values
-        return RecommendationTask(graphs, num_users, num_items, fit.long(), store.val_pairs.long(),
-                                  store.test_pairs.long(), keys)
+        fit, val = relations[target].long(), store.val_pairs.long()
+        if protocol == "released":   # every training purchase is fitted; the test pairs stand in for validation
+            fit, val = torch.cat([fit, val], dim=1), store.test_pairs.long()
+            graphs[target] = NormalizedGraph.bipartite(fit, num_users, num_items)
+        keys = torch.sort(fit[0] * num_items + fit[1]).values
+        return RecommendationTask(graphs, num_users, num_items, fit, val, store.test_pairs.long(), keys)
 
     def train_items(self):
         from graphgen.train.trainer import TensorTuple
@@ -112,8 +123,8 @@ class RecommendationTask:
         final = model.embeddings(self.graphs)
         users, items = final[:self.num_users], final[self.num_users:]
         val = rank_metrics(users, items, self.val, self.fit, k=k, batch_size=batch_size)
-        test = rank_metrics(users, items, self.test, torch.cat([self.fit, self.val], dim=1), k=k,
-                            batch_size=batch_size)
+        known = self.fit if self.val is self.test else torch.cat([self.fit, self.val], dim=1)
+        test = rank_metrics(users, items, self.test, known, k=k, batch_size=batch_size)
         out = {f"val_{name}": float(v) for name, v in val.items() if name != "num_users"}
         out.update({f"test_{name}": float(v) for name, v in test.items() if name != "num_users"})
         out["score"] = -out[f"val_recall@{k}"]
@@ -131,7 +142,8 @@ class NodeClassificationTask:
     test: Tensor
 
     @staticmethod
-    def from_data(data, target: str, auxiliary: list[str], label_rate: int) -> "NodeClassificationTask":
+    def from_data(data, target: str, auxiliary: list[str], label_rate: int,
+                  protocol: str = "graphgen") -> "NodeClassificationTask":
         if label_rate not in LABEL_RATES:
             raise ConfigError(f"label_rate must be one of {LABEL_RATES}, got {label_rate}")
         num_papers = int(data["paper"].num_nodes)
@@ -144,9 +156,10 @@ class NodeClassificationTask:
         graphs = {name: NormalizedGraph.from_edge_index(relations[name], num_papers)
                   for name in dict.fromkeys([target, *auxiliary])}
         paper = data["paper"]
+        test = getattr(paper, f"test_idx_{label_rate}").long()
+        val = test if protocol == "released" else getattr(paper, f"val_idx_{label_rate}").long()
         return NodeClassificationTask(graphs, paper.y.long(), getattr(paper, f"train_idx_{label_rate}").long(),
-                                      getattr(paper, f"val_idx_{label_rate}").long(),
-                                      getattr(paper, f"test_idx_{label_rate}").long())
+                                      val, test)
 
     def train_items(self):
         from graphgen.train.trainer import TensorTuple
@@ -174,13 +187,15 @@ def load_task(cfg: DiffGraphRunConfig, data_dir: str | None = None):
 
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset {cfg.dataset!r} is not a DiffGraph dataset; choose one of {DATASETS}")
+    if cfg.protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {cfg.protocol!r}")
     data = load_dataset(cfg.dataset, data_dir=data_dir)
     m = cfg.model
     if cfg.dataset == "retail_rocket":
-        task = RecommendationTask.from_data(data, m.target, list(m.auxiliary))
+        task = RecommendationTask.from_data(data, m.target, list(m.auxiliary), cfg.protocol)
         m.task, m.num_users, m.num_items = "recommendation", task.num_users, task.num_items
     else:
-        task = NodeClassificationTask.from_data(data, m.target, list(m.auxiliary), cfg.label_rate)
+        task = NodeClassificationTask.from_data(data, m.target, list(m.auxiliary), cfg.label_rate, cfg.protocol)
         m.task, m.num_nodes, m.num_classes = ("node_classification", int(task.labels.numel()),
                                               int(task.labels.max()) + 1)
     return task
@@ -242,7 +257,7 @@ def train(cfg: DiffGraphRunConfig, *, out: str | Path | None = None, resume: boo
     chosen = _selected_row(out / "log.jsonl")
     epochs_run = result["epoch"] + (result["position"] > 0)
     train_seconds = result["elapsed"] - result.get("startup_seconds", 0.0) - sum(eval_seconds)
-    summary = {"model": cfg.model.variant, "dataset": cfg.dataset, "seed": cfg.trainer.seed,
+    summary = {"model": cfg.model.variant, "dataset": cfg.dataset, "seed": cfg.trainer.seed, "protocol": cfg.protocol,
                **({"label_rate": cfg.label_rate} if cfg.dataset == "aminer" else {}),
                "params": sum(p.numel() for p in net.parameters()), "epochs_run": epochs_run,
                "stopped_by": result["stopped_by"], "elapsed_min": round(result["elapsed"] / 60.0, 2),
