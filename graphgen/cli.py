@@ -5,10 +5,17 @@ room (``graphgen/data/commands.py``, ``graphgen/evaluate/commands.py``, ...). Th
 imports a room only when its command runs, so ``graphgen --help`` stays fast. An error graphgen raises on purpose
 (:class:`graphgen.errors.GraphgenError`), or a command's own refusal (``SystemExit`` with a message), ends the command
 with its one-line message and exit code 2; ``--debug`` shows its traceback instead.
+
+``--no-progress`` (on the commands that have it) is one switch for every progress bar of the command, also those
+the command does not draw itself (a dataset's cache build, a user file's conversion, third-party libraries): the
+command runs with ``TQDM_DISABLE=1``, which tqdm (>= 4.66) reads as the default of ``disable`` when it is first
+imported, so it is set before the command's module (and with it tqdm) is imported; worker processes inherit it.
+Write the flag out in full (an abbreviation argparse would accept is not seen this early).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -46,6 +53,28 @@ def use_passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# tqdm's own variable (tqdm >= 4.66): ``disable`` defaults to its value for every bar created in this process
+PROGRESS_ENV = "TQDM_DISABLE"
+
+
+@contextlib.contextmanager
+def progress_switch(command_args: list[str]):
+    """Within the block, hide every tqdm bar if ``command_args`` holds ``--no-progress`` (see the module docstring);
+    the environment is restored afterwards, so a caller of :func:`main` in its own process keeps its bars."""
+    if "--no-progress" not in command_args:
+        yield
+        return
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # a --minutes budget counts from here: start-up work is spent from it
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -56,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0]
     debug = "--debug" in argv[1:]  # show the traceback of a graphgen error instead of its one-line message
     use_passive_openmp()
+    with progress_switch(argv[1:]):  # before the import below: tqdm reads the switch when it is first imported
+        return _run_command(name, argv[1:], started, debug)
+
+
+def _run_command(name: str, command_args: list[str], started: float, debug: bool) -> int:
+    """Import, parse and run ``graphgen NAME COMMAND_ARGS`` (see :func:`main`)."""
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = argparse.ArgumentParser(prog=f"graphgen {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args([a for a in argv[1:] if a != "--debug"])
+    args = cmd_parser.parse_args([a for a in command_args if a != "--debug"])
     args.command_started = started
     from graphgen.errors import GraphgenError
 

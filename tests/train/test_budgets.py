@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,21 +160,22 @@ def prepared_caches(shared_data) -> None:
             load_dataset(name, split)
 
 
-def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _run_cli(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}   # a long training job shares the machine: one thread
     proc = subprocess.run([sys.executable, "-m", "graphgen", *args, "--threads", "1", "--no-progress"],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
-def _assert_within_budget(run: Path) -> dict:
+def _assert_within_budget(run: Path, minutes: float = BUDGET_MINUTES) -> dict:
     """The run's own account: stopped by the budget, elapsed (start-up included) within 10% plus its slowest
     step."""
     end = [r for r in _rows(run) if r.get("event") == "end"]
     assert len(end) == 1, f"{run}/log.jsonl has no end row"
     end = end[0]
-    budget = 60.0 * BUDGET_MINUTES
+    budget = 60.0 * minutes
     assert end["budget_seconds"] == budget and end["stopped_by"] == "minutes"
     assert 0.0 < end["startup"] <= end["elapsed"]   # the clock started before the data was loaded
     # the documented exception: a first evaluation (not timed before) that takes longer than the half of the training
@@ -183,10 +185,29 @@ def _assert_within_budget(run: Path) -> dict:
     return end
 
 
+def _refused_for_start_up(proc: subprocess.CompletedProcess, minutes: float) -> bool:
+    """Whether ``proc`` is PARD's one-line refusal of a budget its start-up alone used (a busy machine can take
+    longer than 6 s to import torch and load the data); if so, the start-up it reports did exceed the budget."""
+    match = re.search(r"start-up \(.*\) took ([0-9.]+) s, so no training step fits", proc.stderr)
+    if proc.returncode != 2 or match is None:
+        return False
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert float(match.group(1)) >= 60.0 * minutes, proc.stderr
+    return True
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_train_minutes_is_a_wall_clock_limit(name, tmp_path, prepared_caches):
     run = tmp_path / "run"
-    _run_cli([*COMMANDS[name], "--minutes", str(BUDGET_MINUTES), "--log-every", "1", "--out", str(run)], tmp_path)
+    args = [*COMMANDS[name], "--minutes", str(BUDGET_MINUTES), "--log-every", "1", "--out", str(run)]
+    if name.startswith("pard"):   # may end in its one-line refusal instead: then it trained nothing
+        proc = _run_cli(args, tmp_path, check=False)
+        if _refused_for_start_up(proc, BUDGET_MINUTES):
+            assert not (run / "log.jsonl").exists()
+            return
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    else:
+        _run_cli(args, tmp_path)
     end = _assert_within_budget(run)
     assert end["step"] >= 1
     if name == "pard-select":
@@ -199,3 +220,22 @@ def test_bench_encoders_minutes_is_a_wall_clock_limit(tmp_path, prepared_caches)
     runs = [p for p in (tmp_path / "bench").iterdir() if p.is_dir()]
     assert len(runs) == 1
     _assert_within_budget(runs[0])
+
+
+# QM9's 120k graphs: the default PARD model on the README's dataset. Start-up was ~37 s (block decomposition, model
+# config and noise marginals measured graph by graph on every run) before the decomposition was kept beside the
+# dataset cache; now it is mostly imports. Slow: the QM9 cache (and its decomposition) is built first if missing.
+PARD_QM9_MINUTES = 0.5
+
+
+@pytest.mark.slow
+def test_train_pard_qm9_minutes_is_a_wall_clock_limit(tmp_path, shared_data):
+    from graphgen.data.registry import load_dataset
+    from graphgen.generate.pard.train import cached_block_table
+
+    cached_block_table(load_dataset("qm9", "train"), max_hops=1, progress=False)   # first-use work, not timed
+    run = tmp_path / "run"
+    _run_cli(["train", "pard", "--dataset", "qm9", "--minutes", str(PARD_QM9_MINUTES), "--log-every", "1",
+              "--out", str(run)], tmp_path)
+    end = _assert_within_budget(run, PARD_QM9_MINUTES)
+    assert end["step"] >= 1 and end["startup"] < 0.5 * 60.0 * PARD_QM9_MINUTES, end

@@ -89,9 +89,11 @@ def test_null_and_none_values():
 
 
 def test_every_preset_loads():
+    from graphgen.generate.diffgraph.train import DiffGraphRunConfig
     from graphgen.train.encoder import EncoderRunConfig
 
-    families = {"pard": PARDRunConfig, "sde": SDERunConfig, "hetero": HeteroRunConfig}
+    families = {"pard": PARDRunConfig, "sde": SDERunConfig, "hetero": HeteroRunConfig,
+                "diffgraph": DiffGraphRunConfig, "lightgcn": DiffGraphRunConfig}
     for path in sorted(config_lib.CONFIG_DIR.glob("*.yaml")):
         cls = families.get(path.stem.split("_")[0], EncoderRunConfig)
         cfg = config_lib.resolve(cls, preset=path)

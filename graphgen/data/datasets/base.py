@@ -317,7 +317,10 @@ def convert_all(fn: Callable[[np.ndarray, Sequence[Any]], GraphArrays], rows: np
     workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
     jobs = ((fn, r, it) for r, it in _chunks(rows, items, CHUNK_SIZE))
     n_chunks = max(1, -(-len(items) // CHUNK_SIZE))
-    bar = tqdm(total=len(items), desc=desc, unit="graph", disable=not progress or len(items) < 5000, leave=False)
+    # `disable` is passed only to switch the bar off: an explicit False would override TQDM_DISABLE, which
+    # `graphgen ... --no-progress` sets for the whole command (graphgen/cli.py)
+    bar_off = {"disable": True} if not progress or len(items) < 5000 else {}
+    bar = tqdm(total=len(items), desc=desc, unit="graph", leave=False, **bar_off)
     parts = []
     if workers > 1 and len(items) >= MIN_ROWS_FOR_POOL:
         with _pool_context().Pool(min(workers, n_chunks)) as pool:

@@ -20,6 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+# Bump whenever block_decomposition or block_degrees change what they compute: stored decompositions
+# (graphgen.generate.pard.train caches them beside each dataset cache) carry it in their key and are rebuilt.
+DECOMPOSITION_VERSION = 1
+
 # The loops below run on numpy integer arrays: per-graph work on tiny matrices, where torch's intra-op threads only
 # add overhead (and stall on a busy machine).
 
