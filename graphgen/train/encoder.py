@@ -271,11 +271,9 @@ def resolve_config(args: argparse.Namespace) -> EncoderRunConfig:
 
 def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
-    model = None
-    if args.init and not args.resume:   # warm start: the saved architecture replaces the preset's
-        model = GraphEncoder.from_pretrained(args.init)
-        cfg.model = model.config
-        model.train()
+    from graphgen.train.runs import warm_start_model
+
+    model = warm_start_model(args, GraphEncoder, cfg)
     summary = train(cfg, out=args.out, resume=args.resume, overwrite=args.overwrite, results_csv=args.results_csv,
                     data_dir=args.data_dir, model=model)
     print(json.dumps(summary, indent=2))

@@ -201,3 +201,14 @@ def resume_or_init(args: argparse.Namespace, cls: type, run_dir: Path, family: s
         print(f"[{family}] warm start from {args.init} (architecture from its config; fresh optimiser)")
         return model
     return None
+
+
+def warm_start_model(args: argparse.Namespace, model_class: Any, cfg: Any) -> Any:
+    """``--init NAME_OR_PATH`` (not with ``--resume``): the saved model, in training mode, whose architecture replaces
+    ``cfg.model``; ``None`` without ``--init``."""
+    if not args.init or args.resume:
+        return None
+    model = model_class.from_pretrained(args.init)
+    cfg.model = model.config
+    model.train()
+    return model

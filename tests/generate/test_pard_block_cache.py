@@ -23,17 +23,13 @@ from graphgen.generate.pard import train as pard_train
 from graphgen.generate.pard.blocks import block_decomposition, block_degrees, block_sizes
 from graphgen.generate.pard.model import PARDConfig, PARDGenerator, prepare_graph
 from graphgen.train.config import ConfigError
+from tests.generate.test_pard_train import cycles_and_paths
 
 
 # ---------------------------------------------------------------------------------------------------- tiny inputs
 def rings_paths_and_star() -> list[Data]:
     """Rings and paths of 3..6 nodes, a 5-star and a lone node: blocks of several sizes and degrees."""
-    graphs = []
-    for n in (3, 4, 5, 6):
-        ring = torch.tensor([list(range(n)), [(i + 1) % n for i in range(n)]])
-        path = torch.tensor([list(range(n - 1)), list(range(1, n))])
-        for e in (ring, path):
-            graphs.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n))
+    graphs = cycles_and_paths()
     star = torch.tensor([[0, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
     graphs.append(Data(edge_index=torch.cat([star, star.flip(0)], 1), num_nodes=6))
     graphs.append(Data(edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=1))
