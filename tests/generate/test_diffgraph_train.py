@@ -37,6 +37,11 @@ def test_train_writes_a_run_whose_best_weights_reproduce_the_log(tmp_path, datas
         again = task.evaluate(model, cfg.top_k, cfg.eval_batch_size)
     for key, value in summary["selected"].items():
         assert again[key] == pytest.approx(value, abs=1e-6), key
+    if dataset == "aminer":   # --init: a warm start keeps the saved architecture, whatever the preset says
+        proc = graphgen("train", "diffgraph", "--dataset", dataset, "--out", str(tmp_path / "warm"), "--init",
+                        str(out / "best"), "--epochs", "1", "--threads", "1", "--no-progress")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert DiffGraph.from_pretrained(tmp_path / "warm" / "best").config == model.config
     # test figures are logged only at epochs where validation improved
     rows = [json.loads(li) for li in (out / "log.jsonl").read_text().splitlines() if '"eval"' in li]
     assert all(("test_" + key[4:] in r["eval"]) == bool(r.get("best")) for r in rows for key in r["eval"]
