@@ -192,6 +192,119 @@ def test_a_damaged_cache_is_rebuilt_with_a_note(community, monkeypatch, capsys):
     verify_cache(folder)   # written again, whole
 
 
+# ------------------------------------------------------------------------- the flat build against the per-graph list
+def _decompose_graphs_as_before(graphs, max_hops: int) -> pard_train.BlockTable:
+    """The decomposition as ``decompose_graphs`` computed it before the flat build: one int64 array per graph,
+    concatenated at the end (the reference the cache content must not move from)."""
+    sizes = np.zeros(len(graphs), dtype=np.int64)
+    blocks, max_size, max_degree = [], np.zeros(len(graphs), np.int64), np.zeros(len(graphs), np.int64)
+    node_labels = edge_labels = None
+    has_x = has_edge_attr = True
+    edges = node_pairs = 0
+    for g, data in enumerate(graphs):
+        n = int(data.num_nodes)
+        block = block_decomposition(data.edge_index, n, max_hops=max_hops)
+        sizes[g] = n
+        blocks.append(block.numpy())
+        max_size[g] = int(block_sizes(block).max()) if n else 0
+        max_degree[g] = int(block_degrees(data.edge_index, block).max()) if n else 0
+        upper = data.edge_index[0] < data.edge_index[1]
+        edges += int(upper.sum())
+        node_pairs += n * (n - 1) // 2
+        has_x = has_x and getattr(data, "x", None) is not None
+        has_edge_attr = has_edge_attr and getattr(data, "edge_attr", None) is not None
+        if has_x:
+            node_labels = pard_train._add_counts(node_labels, data.x)
+        if has_edge_attr:
+            edge_labels = pard_train._add_counts(edge_labels, data.edge_attr.reshape(-1)[upper])
+    counts = {"nodes": int(sizes.sum()), "node_pairs": node_pairs, "edges": edges,
+              "node_labels": node_labels.tolist() if has_x and node_labels is not None else None,
+              "edge_labels": edge_labels.tolist() if has_edge_attr and edge_labels is not None else None}
+    return pard_train.BlockTable(node_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                                 block=np.concatenate(blocks) if blocks else np.zeros(0, np.int64),
+                                 max_block_size=max_size, max_block_degree=max_degree, counts=counts)
+
+
+def _path(n: int) -> Data:
+    e = torch.tensor([list(range(n - 1)), list(range(1, n))])
+    return Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n)
+
+
+def _assert_same_cache(a: Path, b: Path) -> None:
+    """Two cache folders hold the same bytes: every array file, the manifest's entries for them and meta.json but
+    its creation time."""
+    import json
+
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        if name.endswith(".npy"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    meta_a, meta_b = (json.loads((f / "meta.json").read_text()) for f in (a, b))
+    assert {**meta_a, "created": None} == {**meta_b, "created": None}
+    files_a, files_b = (json.loads((f / "manifest.json").read_text())["files"] for f in (a, b))
+    assert {k: v for k, v in files_a.items() if k != "meta.json"} == \
+        {k: v for k, v in files_b.items() if k != "meta.json"}
+
+
+@pytest.mark.parametrize("graphs, max_hops, stored", [
+    (rings_paths_and_star, 1, "int8"), (rings_paths_and_star, 2, "int8"), (molecules, 1, "int8"),
+    (lambda: [_path(200), _path(3)], 1, "int8"),      # flat array int16 (200 nodes), values fit int8: stored int8
+    (lambda: [_path(300), _path(4)], 1, "int16"),     # 150 blocks: int16 both ways
+    (lambda: [Data(edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=0)] * 2, 1, "int64"),  # no node
+    (lambda: [], 1, "int64"),
+])
+def test_flat_build_writes_the_bytes_of_the_per_graph_build(tmp_path, graphs, max_hops, stored):
+    graphs = graphs()
+    new = pard_train.decompose_graphs(graphs, max_hops, progress=False)
+    old = _decompose_graphs_as_before(graphs, max_hops)
+    assert_tables_equal(new, old)
+    about = {"dataset": "toy", "split": "train", "max_hops": max_hops, "decomposition_version": 1}
+    for which, table in (("new", new), ("old", old)):
+        pard_train.write_block_table(table, tmp_path / which / "pard-blocks-k1-x", about)
+    _assert_same_cache(tmp_path / "new" / "pard-blocks-k1-x", tmp_path / "old" / "pard-blocks-k1-x")
+    assert np.load(tmp_path / "new" / "pard-blocks-k1-x" / "node.block.npy").dtype == np.dtype(stored)
+
+
+def test_flat_build_of_a_dataset_cache_writes_the_bytes_of_the_per_graph_build(community, tmp_path):
+    """A registered dataset: the node counts come from its cache's node_ptr, and the cache it leaves is the one
+    the per-graph build left; read back, the block vector is memory-mapped in its stored dtype."""
+    table = pard_train.cached_block_table(community, 1, progress=False)
+    folder = pard_train.block_cache_dir(community.cache_dir, 1)
+    old = _decompose_graphs_as_before([community[i] for i in range(len(community))], 1)
+    assert_tables_equal(table, old)
+    about = {k: v for k, v in verify_cache(folder).items()
+             if k in ("dataset", "split", "max_hops", "decomposition_version", "build_seconds")}
+    pard_train.write_block_table(old, tmp_path / folder.name, about)
+    _assert_same_cache(folder, tmp_path / folder.name)
+    read = pard_train.cached_block_table(community, 1, progress=False)
+    assert isinstance(read.block, np.memmap) and read.block.dtype == np.int8 and not read.block.flags.writeable
+    for g in range(len(read)):
+        block = read.block_of(g)
+        assert block.dtype == torch.long and torch.equal(block, torch.from_numpy(old.block[old.node_ptr[g]:
+                                                                                            old.node_ptr[g + 1]]))
+
+
+def test_a_graph_that_disagrees_with_its_dataset_counts_is_refused(community):
+    from graphgen.errors import InputError
+
+    counts = np.array(community.num_nodes_per_graph)
+    counts[3] += 1
+
+    class Miscounted:
+        """The dataset with a node_ptr that counts one node too many for graph 3."""
+        num_nodes_per_graph = counts
+
+        def __len__(self):
+            return len(community)
+
+        def __iter__(self):
+            return iter(community)
+
+    with pytest.raises(InputError, match="graph 3 has"):
+        pard_train.decompose_graphs(Miscounted(), 1, progress=False)
+
+
 def test_a_cache_of_other_graphs_or_settings_is_refused(community):
     from graphgen.generate.pard.blocks import DECOMPOSITION_VERSION
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from graphgen.train import checkpoint as ckpt
-from graphgen.train.trainer import TensorTuple, Trainer, TrainerConfig, epoch_order, learning_rate
+from graphgen.train.trainer import TensorTuple, Trainer, TrainerConfig, batch_indices, epoch_order, learning_rate
 
 
 class Toy(nn.Module):
@@ -48,6 +48,65 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert torch.equal(epoch_order(10, 3, 7), epoch_order(10, 3, 7))
     assert not torch.equal(epoch_order(10, 3, 7), epoch_order(10, 3, 8))
     assert sorted(epoch_order(10, 3, 7).tolist()) == list(range(10))
+
+
+def _old_epoch_batches(num_items: int, seed: int, epoch: int, batch_size: int, steps: int, rank: int = 0,
+                       world_size: int = 1) -> list[list[int]]:
+    """The batches as the trainer built them before the order became a tensor: the whole permutation as a list of
+    Python ints, cut into lists, each process taking ``tensor_split`` of its batch."""
+    order = torch.randperm(num_items, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    batches = [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+    if world_size > 1:
+        batches = [[int(i) for i in torch.tensor(b).tensor_split(world_size)[rank]] for b in batches]
+    return batches
+
+
+@pytest.mark.parametrize("num_items, batch_size, drop_last", [(1, 1, False), (10, 3, False), (10, 3, True),
+                                                                (97, 8, False), (64, 64, True)])
+@pytest.mark.parametrize("seed, epoch", [(0, 0), (3, 7), (12345, 2)])
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_epoch_batches_equal_the_list_implementation(num_items, batch_size, drop_last, seed, epoch, world_size):
+    """Exact resume across the change: the tensor order gives every process the same indices, in the same order,
+    as the old list of every index did (a run checkpointed before the change resumes on the same batches)."""
+    steps = num_items // batch_size if drop_last else math.ceil(num_items / batch_size)
+    order = epoch_order(num_items, seed, epoch)
+    assert order.dtype == torch.int32
+    for rank in range(world_size):
+        old = _old_epoch_batches(num_items, seed, epoch, batch_size, steps, rank, world_size)
+        new = [batch_indices(order, b, batch_size, rank=rank, world_size=world_size) for b in range(steps)]
+        assert new == old
+        assert all(type(i) is int for batch in new for i in batch)   # what TrainData.batch is promised
+
+
+def test_epoch_order_at_moses_size_equals_the_int64_permutation():
+    """1.58M items (MOSES's training set): the int32 order is the int64 permutation value for value."""
+    n, seed, epoch = 1_584_663, 0, 5
+    old = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    new = epoch_order(n, seed, epoch)
+    assert new.dtype == torch.int32 and torch.equal(new.long(), old)
+    assert batch_indices(new, 3095, 512) == old[3095 * 512:].tolist()   # the short last batch
+
+
+class _Recording(TensorTuple):
+    """A TensorTuple that remembers the index lists the trainer asked for."""
+
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        super().__init__(*tensors)
+        self.asked: list[list[int]] = []
+
+    def batch(self, indices):
+        assert isinstance(indices, list)
+        self.asked.append(list(indices))
+        return super().batch(indices)
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_fit_asks_for_the_batches_of_the_list_implementation(tmp_path, drop_last):
+    data = _Recording(*_data(21).tensors)
+    cfg = TrainerConfig(batch_size=4, epochs=2, seed=5, drop_last=drop_last, progress=False)
+    Trainer(Toy(), data, cfg, tmp_path / "run").fit()
+    steps = 21 // 4 if drop_last else math.ceil(21 / 4)
+    assert data.asked == [b for epoch in range(2) for b in _old_epoch_batches(21, 5, epoch, 4, steps)]
 
 
 def test_fit_writes_the_run_folder_and_refuses_to_overwrite(tmp_path):
