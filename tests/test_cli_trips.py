@@ -361,15 +361,54 @@ def test_blank_lines_are_counted_for_smiles_files_only(tmp_path, capsys, monkeyp
     assert ("blank_lines_skipped" in out) == (suffix == ".smi")
 
 
-def test_progress_follows_the_terminal_unless_turned_off():
+class _Terminal:
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_follows_the_terminal_unless_turned_off(monkeypatch):
     import inspect
 
     from graphgen.generate import GENERATORS, generator_class
-    from graphgen.generate.base import progress_disabled
+    from graphgen.generate.base import progress_options
 
-    assert (progress_disabled(None), progress_disabled(True), progress_disabled(False)) == (None, False, True)
+    # `disable` is never passed as False or None: either would override TQDM_DISABLE (--no-progress)
+    assert (progress_options(True), progress_options(False)) == ({}, {"disable": True})
+    assert progress_options(None) == {"disable": True}        # pytest's captured stderr is not a terminal
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    assert progress_options(None) == {}
     for kind in GENERATORS:  # every generator's sample shows a bar on a terminal by default
         assert inspect.signature(generator_class(kind).sample).parameters["progress"].default is None, kind
+
+
+ENCODE_WITH_A_BAR = """
+import torch
+from graphgen.generate.sde.train import dense_dataset
+
+class Encoder:
+    def encode(self, items):
+        return torch.zeros(len(items), 1), torch.zeros(len(items), 1, 1), torch.ones(len(items), dtype=torch.bool)
+
+x, adj, mask = dense_dataset(Encoder(), list(range(12)), chunk=2)   # 6 chunks: enough for the bar (5 or more)
+assert x.shape == (12, 1)
+"""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_tqdm_disable_silences_the_sde_encode_bar(tmp_path, quiet):
+    """``--no-progress`` sets TQDM_DISABLE for the command (graphgen.cli.progress_switch); the GDSS trainer's
+    "encode" bar used to pass ``disable=False`` and so drew anyway. The control run shows the bar is there to hide."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    if quiet:
+        env["TQDM_DISABLE"] = "1"
+    proc = subprocess.run([sys.executable, "-c", ENCODE_WITH_A_BAR], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("encode: 100%" in proc.stderr) != quiet, proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("kind", ["molecules", "graphs"])

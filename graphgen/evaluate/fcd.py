@@ -69,7 +69,10 @@ def chemnet_activations(smiles: Sequence[str], *, n_jobs: int = 2, chunk: int = 
     if len(smiles) == 0:
         return np.zeros((0, 512), dtype=np.float32)
     chunks = [smiles[s:s + chunk] for s in range(0, len(smiles), chunk)]
-    bar = dict(desc="ChemNet (FCD)", total=len(chunks), disable=not progress, unit="chunk")
+    bar = dict(desc="ChemNet (FCD)", total=len(chunks), unit="chunk")
+    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+    if not progress:
+        bar["disable"] = True
     if n_jobs > 1 and len(smiles) >= min_parallel:
         with get_context("fork").Pool(min(n_jobs, len(chunks))) as pool:
             parts = list(tqdm(pool.imap(_activations_chunk, chunks), **bar))

@@ -203,7 +203,10 @@ def graph_statistics(
     """
     workers = min(4, os.cpu_count() or 1) if num_workers is None else num_workers
     jobs = [(g, specs) for g in graphs]
-    bar = dict(total=len(jobs), desc=desc, disable=not progress, leave=False)
+    bar = dict(total=len(jobs), desc=desc, leave=False)
+    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+    if not progress:
+        bar["disable"] = True
     if workers > 1 and len(jobs) >= 64:
         with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
             results = list(tqdm(pool.map(_statistics_of, jobs, chunksize=16), **bar))

@@ -57,7 +57,10 @@ def parallel_map(fn: Callable, items: Sequence, *, n_jobs: int = 1, desc: str = 
     """
     global _FORKED
     items = list(items)
-    bar = dict(desc=desc, total=len(items), disable=not progress or len(items) < 2000, unit="mol")
+    bar = dict(desc=desc, total=len(items), unit="mol")
+    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+    if not progress or len(items) < 2000:
+        bar["disable"] = True
     if n_jobs > 1 and len(items) >= min_parallel:
         _FORKED = (fn, items)
         try:
@@ -171,8 +174,9 @@ def tanimoto_reduce(gen: np.ndarray, ref: np.ndarray, *, agg: str = "max", p: in
     with torch.inference_mode():
         ref_parts = [_unpack(ref[s:s + ref_chunk]) for s in range(0, len(ref), ref_chunk)]
         ref_counts = [r.sum(1) for r in ref_parts]
-        for s in tqdm(range(0, len(gen), chunk), desc=desc, disable=not progress or len(gen) * len(ref) < 10 ** 8,
-                      unit="chunk"):
+        # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+        bar_off = {"disable": True} if not progress or len(gen) * len(ref) < 10 ** 8 else {}
+        for s in tqdm(range(0, len(gen), chunk), desc=desc, unit="chunk", **bar_off):
             g = _unpack(gen[s:s + chunk])
             gc = g.sum(1, keepdim=True)
             best = torch.zeros(len(g), dtype=torch.float64)

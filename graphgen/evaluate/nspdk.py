@@ -145,7 +145,9 @@ class NSPDK:
         # Sort by size so each padded chunk is tight; rows are put back in input order at the end.
         order = np.argsort([g.num_nodes for g in graphs], kind="stable")
         starts = range(0, len(graphs), self.chunk_size)
-        for s in tqdm(starts, desc="NSPDK features", disable=not progress, unit="chunk"):
+        # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+        bar_off = {} if progress else {"disable": True}
+        for s in tqdm(starts, desc="NSPDK features", unit="chunk", **bar_off):
             idx = order[s:s + self.chunk_size]
             r, c, v = self._transform_chunk([graphs[i] for i in idx])
             rows.append(idx[r])

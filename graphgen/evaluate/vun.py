@@ -289,7 +289,10 @@ def vun_metrics(
                 raise ValueError(f"validity must be one of {sorted(VALIDITY)} or a callable, got {validity!r}")
             validity = VALIDITY[validity]
         workers = min(4, os.cpu_count() or 1) if num_workers is None else num_workers
-        bar = dict(total=len(graphs), desc="validity", disable=not progress, leave=False)
+        bar = dict(total=len(graphs), desc="validity", leave=False)
+        # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+        if not progress:
+            bar["disable"] = True
         if workers > 1 and len(graphs) >= 64 and validity in VALIDITY.values():
             with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
                 flags = list(tqdm(pool.map(validity, graphs, chunksize=8), **bar))

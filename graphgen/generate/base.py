@@ -6,7 +6,7 @@ A generator is an :class:`torch.nn.Module` built from one config dataclass (kept
 - ``sample(num_graphs, *, generator=None, batch_size=None, progress=None, callback=None, **options) -> list[Data]``:
   new graphs, randomness drawn only from ``generator``; ``options`` are the generator's sampler settings (an unknown
   one is a :class:`SampleOptionError` naming the valid ones); a progress bar by default when stderr is a terminal
-  (:func:`progress_disabled`), never with ``progress=False``;
+  (:func:`progress_options`), never with ``progress=False`` or ``TQDM_DISABLE=1`` (``--no-progress``);
 - ``save_pretrained(path)``: ``path/model.safetensors`` (every parameter and buffer) and ``path/config.json`` (the full
   resolved config plus ``"generator": <key of graphgen.generate.GENERATORS>``);
 - ``from_pretrained(name_or_path)``: rebuild from ``config.json`` and load the weights (strict: missing or unexpected
@@ -32,6 +32,7 @@ needs conversion (an old field) overrides :meth:`Generator.config_from_dict`. Th
 from __future__ import annotations
 
 import abc
+import sys
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -67,10 +68,16 @@ def node_count_histogram(num_nodes: Tensor, max_nodes: int, hint: str = "raise m
     return counts / counts.sum()
 
 
-def progress_disabled(progress: bool | None) -> bool | None:
-    """tqdm's ``disable`` for a ``progress`` argument: ``None`` (the default of ``sample``) shows the bar only when
-    stderr is a terminal (tqdm's own check, so logs and pipes stay clean), ``True`` always, ``False`` never."""
-    return None if progress is None else not progress
+def progress_options(progress: bool | None) -> dict[str, bool]:
+    """tqdm keyword arguments for a ``progress`` argument: ``None`` (the default of ``sample``) shows the bar only when
+    stderr is a terminal (tqdm's own check, so logs and pipes stay clean), ``True`` always, ``False`` never.
+
+    ``disable`` is passed only to switch the bar off: any explicit value (``False``, or ``None`` for tqdm's terminal
+    check) would override ``TQDM_DISABLE``, which ``graphgen ... --no-progress`` sets for the whole command.
+    """
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return {"disable": True}
+    return {}
 
 
 class SampleStats:

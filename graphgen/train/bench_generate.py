@@ -237,8 +237,9 @@ def sample_in_chunks(model: Any, plan: SamplingPlan, path: Path, *, graphs: Sequ
     from graphgen.generate.base import SampleStats
 
     graphs = list(graphs)
-    bar = tqdm(total=plan.num_samples, initial=len(graphs), desc="sampling", unit="mol", disable=not progress,
-               mininterval=2)
+    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+    bar_off = {} if progress else {"disable": True}
+    bar = tqdm(total=plan.num_samples, initial=len(graphs), desc="sampling", unit="mol", mininterval=2, **bar_off)
     new_chunks = 0
     try:
         while not plan.complete and (stop_after is None or new_chunks < stop_after):
@@ -335,7 +336,9 @@ def _run_phases(phases: list[Phase], progress: bool, *, stop: Callable[[], bool]
     phases, stop as soon as ``stop()`` is true (nothing left to score)."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(phases), desc="scoring", unit="phase", disable=not progress)
+    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
+    bar_off = {} if progress else {"disable": True}
+    bar = tqdm(total=len(phases), desc="scoring", unit="phase", **bar_off)
     try:
         for done, (name, work) in enumerate(phases):
             if done >= keep and stop():

@@ -11,8 +11,9 @@ Wall-clock budget (``minutes``): the clock starts when the command starts (:func
 step that leaves less time than the end of the run is expected to take (the last evaluation's and checkpoint's
 measured durations); a run with an evaluation and no timed evaluation yet evaluates once half of its training time
 is spent, so the final one has a measured cost. The run therefore ends within the budget plus one step, unless its
-start-up alone, or its first evaluation, takes longer. ``log.jsonl`` ends with an ``"end"`` row holding the elapsed
-time, the start-up time and the slowest step.
+first evaluation takes longer. A start-up that alone used the budget is refused in one line saying how long it took
+(:func:`refuse_spent_budget`), before anything is written. ``log.jsonl`` ends with an ``"end"`` row holding the
+elapsed time, the start-up time and the slowest step.
 
 The model contract: ``loss_terms(batch, *, generator) -> dict[str, Tensor]`` with a ``"loss"`` entry (or
 ``loss(batch, *, generator) -> Tensor``); all randomness of the loss is drawn from ``generator``, which the trainer
@@ -267,6 +268,27 @@ class WallClockBudget:
             return True
         return now + self.evaluation <= self.deadline + 0.1 * self.seconds
 
+    def used_by_start_up(self, now: float) -> bool:
+        """Whether the start-up (from ``origin`` to ``now``) alone used the whole budget: no training step fits."""
+        return self.deadline is not None and now >= self.deadline
+
+
+def refuse_spent_budget(budget: WallClockBudget, ctx: distributed.Context) -> None:
+    """Stop, in one line (a :class:`ConfigError`: exit code 2 through the command line), a run whose start-up alone
+    used its ``minutes`` budget, rather than train past the budget. Every process of a torchrun job decides alike:
+    each measures its own start-up and all stop if any is out of time (a lone process leaving would hang the rest in
+    their next collective)."""
+    if budget.seconds is None:   # no budget (the same config on every process: none of them takes the collective)
+        return
+    now = time.perf_counter()
+    if not distributed.any_true(budget.used_by_start_up(now), ctx):
+        return
+    startup = now - budget.origin
+    enough = math.ceil(100.0 * startup / 60.0) / 100.0   # rounded up: the advice must be above the start-up
+    raise ConfigError(f"--minutes {budget.seconds / 60.0:g} ({budget.seconds:g} s): start-up (loading the data, "
+                      f"building the model) took {startup:.1f} s, so no training step fits; give --minutes above "
+                      f"{enough:.2f}")
+
 
 class Trainer:
     """Train ``model`` on ``data`` into the run folder ``run_dir``.
@@ -417,6 +439,7 @@ class Trainer:
         if not resume and run.is_used():
             raise ckpt.CheckpointError(f"{run.path} already holds a run; pass --resume to continue it or "
                                        "--overwrite to replace it")
+        refuse_spent_budget(budget, ctx)   # before the run folder is written: a refused run leaves nothing behind
         distributed.barrier(ctx)
         model = self.model
         model.train()

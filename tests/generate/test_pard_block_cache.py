@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -323,20 +322,9 @@ def test_a_cache_of_other_graphs_or_settings_is_refused(community):
 
 
 # --------------------------------------------------------------------------------------------- a budget start-up uses
-def test_refuse_spent_budget_by_hand():
-    from graphgen.train.distributed import Context
-
-    now = time.perf_counter()
-    pard_train.refuse_spent_budget(None, now - 1e3, Context())      # no budget
-    pard_train.refuse_spent_budget(1.0, None, Context())            # no command clock
-    pard_train.refuse_spent_budget(1.0, now, Context())             # 60 s left
-    with pytest.raises(ConfigError, match=r"--minutes 0.5 \(30 s\): start-up .* took 4\d\.\d s, so no training step "
-                                          r"fits; give --minutes above 0\.7"):
-        pard_train.refuse_spent_budget(0.5, now - 45.0, Context())
-
-
 def test_a_budget_spent_by_start_up_ends_in_one_line(tmp_path, shared_data):
-    """``--minutes 0.01`` (0.6 s) is over before the imports are: exit 2, one line, no run folder."""
+    """``--minutes 0.01`` (0.6 s) is over before the imports are: exit 2, one line, no run folder (PARD uses the
+    shared trainer's refusal, tested by hand in tests/train/test_budgets.py)."""
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "graphgen", "train", "pard", "--dataset", "community_small",
                            "--minutes", "0.01", "--threads", "1", "--no-progress", "--out", str(out)],

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 import graphgen.train.trainer as trainer_module
+from graphgen.train.config import ConfigError
 from graphgen.train.trainer import TensorTuple, Trainer, TrainerConfig, WallClockBudget, budget_clock
 
 BUDGET_MINUTES = 0.1
@@ -127,6 +129,32 @@ def test_final_evaluation_is_timed_first_and_skipped_when_it_does_not_fit(tmp_pa
     assert (tmp_path / "run" / "best").exists()
 
 
+def test_a_start_up_that_used_the_budget_is_refused_before_anything_is_written(tmp_path, clock):
+    """Budget 60 s, start-up 61 s: no step fits, so fit refuses in one line naming the start-up it measured and a
+    budget above it, and writes no run folder; with 1 s of the budget left it trains."""
+    cfg = TrainerConfig(batch_size=4, minutes=1.0, progress=False, ema=None)
+    with budget_clock(clock.now - 61.0), pytest.raises(ConfigError) as refusal:
+        Trainer(SlowToy(clock, 1.0), _data(), cfg, tmp_path / "run").fit()
+    assert str(refusal.value) == ("--minutes 1 (60 s): start-up (loading the data, building the model) took 61.0 s, "
+                                  "so no training step fits; give --minutes above 1.02")
+    assert not (tmp_path / "run").exists()
+    with budget_clock(clock.now - 59.0):
+        out = Trainer(SlowToy(clock, 1.0), _data(), cfg, tmp_path / "run").fit()
+    assert out["step"] == 1 and out["stopped_by"] == "minutes"
+
+
+def test_refusal_by_hand():
+    from graphgen.train.distributed import Context
+    from graphgen.train.trainer import refuse_spent_budget
+
+    now = time.perf_counter()
+    refuse_spent_budget(WallClockBudget(origin=now - 1e3, seconds=None), Context())   # no budget
+    refuse_spent_budget(WallClockBudget(origin=now, seconds=60.0), Context())          # 60 s left
+    with pytest.raises(ConfigError, match=r"^--minutes 0.5 \(30 s\): start-up .* took 4\d\.\d s, so no training step "
+                                          r"fits; give --minutes above 0\.7\d$"):
+        refuse_spent_budget(WallClockBudget(origin=now - 45.0, seconds=30.0), Context())
+
+
 def test_without_a_clock_the_budget_counts_from_fit(tmp_path, clock):
     cfg = TrainerConfig(batch_size=4, minutes=0.1, progress=False, ema=None)
     out = Trainer(SlowToy(clock, 2.0), _data(), cfg, tmp_path / "run").fit()
@@ -186,8 +214,9 @@ def _assert_within_budget(run: Path, minutes: float = BUDGET_MINUTES) -> dict:
 
 
 def _refused_for_start_up(proc: subprocess.CompletedProcess, minutes: float) -> bool:
-    """Whether ``proc`` is PARD's one-line refusal of a budget its start-up alone used (a busy machine can take
-    longer than 6 s to import torch and load the data); if so, the start-up it reports did exceed the budget."""
+    """Whether ``proc`` is the shared trainer's one-line refusal of a budget its start-up alone used (a busy machine
+    can take longer than 6 s to import torch and load the data); if so, the start-up it reports did exceed the
+    budget."""
     match = re.search(r"start-up \(.*\) took ([0-9.]+) s, so no training step fits", proc.stderr)
     if proc.returncode != 2 or match is None:
         return False
@@ -200,18 +229,27 @@ def _refused_for_start_up(proc: subprocess.CompletedProcess, minutes: float) -> 
 def test_train_minutes_is_a_wall_clock_limit(name, tmp_path, prepared_caches):
     run = tmp_path / "run"
     args = [*COMMANDS[name], "--minutes", str(BUDGET_MINUTES), "--log-every", "1", "--out", str(run)]
-    if name.startswith("pard"):   # may end in its one-line refusal instead: then it trained nothing
-        proc = _run_cli(args, tmp_path, check=False)
-        if _refused_for_start_up(proc, BUDGET_MINUTES):
-            assert not (run / "log.jsonl").exists()
-            return
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    else:
-        _run_cli(args, tmp_path)
+    proc = _run_cli(args, tmp_path, check=False)
+    if _refused_for_start_up(proc, BUDGET_MINUTES):   # a start-up over 6 s ends in the refusal: nothing trained
+        assert not (run / "log.jsonl").exists()
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
     end = _assert_within_budget(run)
     assert end["step"] >= 1
     if name == "pard-select":
         assert (run / "best").exists() or any(r.get("event") == "evaluation skipped" for r in _rows(run))
+
+
+def test_a_budget_start_up_used_is_refused_by_every_trainer_not_only_pard(tmp_path, prepared_caches):
+    """``graphgen train sde --minutes 0.001`` (0.06 s, over before torch is imported): exit 2, the shared trainer's
+    one line with the start-up it took, and nothing of a run in its folder (GDSS keeps its dense training tensors
+    there, made during start-up; a run folder without a log, config or checkpoint is free for the next run)."""
+    run = tmp_path / "run"
+    proc = _run_cli([*COMMANDS["sde"], "--minutes", "0.001", "--out", str(run)], tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.startswith("graphgen train sde: --minutes 0.001 (0.06 s): start-up"), proc.stderr
+    assert _refused_for_start_up(proc, 0.001)
+    assert not any((run / name).exists() for name in ("log.jsonl", "config.yaml", "last")), sorted(run.iterdir())
 
 
 def test_bench_encoders_minutes_is_a_wall_clock_limit(tmp_path, prepared_caches):

@@ -415,10 +415,10 @@ class HeteroDiffusionGenerator(Generator):
         # order of the draws
         order = torch.argsort(counts, stable=True)
         out: list[Data | None] = [None] * num_graphs
-        from graphgen.generate.base import progress_disabled
+        from graphgen.generate.base import progress_options
 
         # a bar over graphs (None: when stderr is a terminal; False: never)
-        bar = tqdm(total=num_graphs, desc="sampling", unit="graph", disable=progress_disabled(progress))
+        bar = tqdm(total=num_graphs, desc="sampling", unit="graph", **progress_options(progress))
         for lo in range(0, num_graphs, batch_size):
             idx = order[lo:lo + batch_size]
             for i, g in zip(idx.tolist(), self._sample_batch(counts[idx], steps, sampler, churn, partial, generator,

@@ -366,9 +366,9 @@ class PARDGenerator(Generator):
         if progress is not False:
             from tqdm.auto import tqdm
 
-            from graphgen.generate.base import progress_disabled
+            from graphgen.generate.base import progress_options
 
-            bar = tqdm(total=num_graphs, unit="graph", desc="sampling", disable=progress_disabled(progress))
+            bar = tqdm(total=num_graphs, unit="graph", desc="sampling", **progress_options(progress))
         try:
             denoiser = self.block_denoiser(self.network)  # reads the current weights (fused ones are copies)
             for start in range(0, num_graphs, batch_size):

@@ -14,7 +14,8 @@ computed once per registered dataset, split and ``max_hops`` and kept beside the
 (:func:`cached_block_table`); later runs read them in well under a second, and the training graphs are built from
 the dataset cache when a batch asks for them (:class:`BlockedGraphs`), never all at once. A user file's graphs are
 decomposed in memory on every run. With ``--minutes``, a start-up that alone uses the budget ends the command with
-one line saying how long it took (:func:`refuse_spent_budget`) instead of training past the budget.
+one line saying how long it took (the shared trainer's :func:`graphgen.train.trainer.refuse_spent_budget`, as for
+every trainer) instead of training past the budget.
 
 - ``--init NAME_OR_PATH`` warm-starts from saved weights (the architecture is the saved one; fresh optimiser).
 - ``--resume`` continues ``--out`` from its last complete checkpoint; the architecture comes from the checkpoint.
@@ -424,20 +425,6 @@ def build(cfg: PARDRunConfig, args: argparse.Namespace, run_dir: Path, *, resume
     return model, BlockedGraphs(graphs, table), heads_only
 
 
-def refuse_spent_budget(minutes: float | None, started_at: float | None, ctx: Any) -> None:
-    """Stop, in one line, a run whose start-up alone used its ``--minutes`` budget (no training step fits), rather
-    than train past the budget. ``started_at`` is the command's ``time.perf_counter()`` start (None: no check)."""
-    from graphgen.train import distributed
-
-    if minutes is None or started_at is None:
-        return
-    startup = time.perf_counter() - started_at
-    if distributed.any_true(startup >= 60.0 * minutes, ctx):   # every process stops if one is out of time
-        raise ConfigError(f"--minutes {minutes:g} ({60.0 * minutes:.0f} s): start-up (loading the data, the block "
-                          f"decomposition, building the model) took {startup:.1f} s, so no training step fits; "
-                          f"give --minutes above {startup / 60.0:.2f}")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from graphgen.train.runs import add_run_arguments
 
@@ -451,7 +438,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, ctx, out = start_run(args, PARDRunConfig, "pard")
     model, graphs, heads_only = build(cfg, args, out, resume=args.resume)
-    refuse_spent_budget(cfg.trainer.minutes, getattr(args, "command_started", None), ctx)
     if ctx.is_main:
         print(model)
     evaluate = None

@@ -31,7 +31,7 @@ from graphgen.generate.base import (
     SampleOptionError,
     check_sample_options,
     node_count_histogram,
-    progress_disabled,
+    progress_options,
 )
 from graphgen.generate.sde.losses import dsm_losses
 from graphgen.generate.sde.networks import ScoreNetworkA, ScoreNetworkAConfig, ScoreNetworkX, ScoreNetworkXConfig
@@ -307,7 +307,7 @@ class ScoreSDEGenerator(Generator):
         chunks = range(0, num_graphs, batch_size)
         steps = settings.num_steps or self.sde_x.N
         # one batch can take minutes: the bar moves with the sampler's steps (its "step" events)
-        bar = tqdm(total=len(chunks) * steps, desc="sde sample", unit="step", disable=progress_disabled(progress))
+        bar = tqdm(total=len(chunks) * steps, desc="sde sample", unit="step", **progress_options(progress))
 
         def report(event: dict[str, Any]) -> None:
             if event["kind"] == "step":

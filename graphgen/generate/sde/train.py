@@ -41,7 +41,10 @@ def dense_dataset(model: ScoreSDEGenerator, graphs, *, chunk: int = 2048) -> tup
     """Encode a sequence of ``Data`` into stacked dense tensors ``(X, A, mask)``."""
     xs, adjs, masks = [], [], []
     items = list(graphs)
-    for lo in tqdm(range(0, len(items), chunk), desc="encode", disable=len(items) < 5 * chunk):
+    # a bar only for sets that take a while to encode; `disable` is passed only to switch it off: an explicit False
+    # would override TQDM_DISABLE, which `graphgen ... --no-progress` sets for the whole command (graphgen/cli.py)
+    bar_off = {"disable": True} if len(items) < 5 * chunk else {}
+    for lo in tqdm(range(0, len(items), chunk), desc="encode", **bar_off):
         x, a, m = model.encode(items[lo:lo + chunk])
         xs.append(x), adjs.append(a), masks.append(m)
     return torch.cat(xs), torch.cat(adjs), torch.cat(masks)
