@@ -21,7 +21,7 @@ EXPECTED = {
     "community_small-gdss": "31d7f1e8aa096abc8c26556d758b23f9a7bbc83bc38244dc9c35d4013d4977dd",
     "ego_small-gdss": "ba8184149ec30088d43a75e5c7f2b1a09fd603f3aebc910f42890d1d08a62ae1",
     "coco-sg": "08b880e1ec373f02b8f86523347f96acc1c0c3c24f0847418bdc5fb8f7a05d30",
-    "lanes": "f93d2f18d0ccdbe1f207533c4de308ee4a5837b5e15cdd445208f3711697d405",
+    "lanes": "e0263f9f6c34ef1f3bb531e8745d7091426c401ee8494077952d771fa59b0acc",
 }
 
 
