@@ -86,7 +86,8 @@ def test_list_shows_raw_files_and_whether_present(shared_data, tmp_path, capsys)
 def test_info_and_prepare_of_single_graph_datasets(shared_data, capsys):
     assert main(["data", "info", "retail_rocket", "--data-dir", str(shared_data)]) == 0
     out = capsys.readouterr().out
-    counts = {"users": 2174, "items": 30113, "view edges": 75374, "cart edges": 12456,
+    counts = {"users": 2174, "items": 30113, "view edges": 74657, "cart edges": 11654,
+              "view edges of val purchases (held out)": 717, "cart edges of val purchases (held out)": 802,
               "buy edges (training purchases before carving)": 9551, "train purchases (after carving)": 8666,
               "val purchases (carved)": 885, "test purchases": 2174}
     for key, value in counts.items():

@@ -44,10 +44,19 @@ def test_retail_rocket_counts(retail):
     assert isinstance(retail, HeteroData)
     assert retail["user"].num_nodes == 2174 and retail["item"].num_nodes == 30113
     assert retail.behaviours == ["view", "cart", "buy"]
-    for behaviour, nnz in (("view", 75374), ("cart", 12456)):
+    val_keys = set((retail["user", "buy", "item"].val_pairs[0] * 30113 + retail["user", "buy", "item"].val_pairs[1])
+                   .tolist())
+    for behaviour, nnz, held in (("view", 75374, 717), ("cart", 12456, 802)):
         store = retail["user", behaviour, "item"]
-        assert store.edge_index.shape == (2, nnz) and store.edge_index.dtype == torch.long
-        assert store.time.shape == (nnz,) and store.time.dtype == torch.int64
+        # the views / carts of validation pairs are held out (the files hold none for test pairs); none is lost
+        assert store.edge_index.shape == (2, nnz - held) and store.val_edge_index.shape == (2, held)
+        assert store.edge_index.dtype == torch.long and store.time.dtype == torch.int64
+        assert store.time.shape == (nnz - held,) and store.val_time.shape == (held,)
+        assert set((store.val_edge_index[0] * 30113 + store.val_edge_index[1]).tolist()) <= val_keys
+        assert not set((store.edge_index[0] * 30113 + store.edge_index[1]).tolist()) & val_keys
+        test = retail["user", "buy", "item"].test_pairs
+        assert not set((test[0] * 30113 + test[1]).tolist()) & set((store.edge_index[0] * 30113
+                                                                     + store.edge_index[1]).tolist())
         assert int(store.time.min()) >= 1430623510 and int(store.time.max()) <= 1442544701  # FORMAT.md's range
         assert _is_sorted_by_pair(store.edge_index, 30113)
     buy = retail["user", "buy", "item"]
@@ -166,9 +175,13 @@ def test_tiny_retail_carve_by_hand(tmp_path):
     assert buy.time.tolist() == [10, 15, 5, 7]
     assert buy.val_pairs.tolist() == [[0, 2], [3, 4]]
     assert buy.test_pairs.tolist() == [[0, 1, 2], [0, 4, 1]]
-    assert data["user", "view", "item"].edge_index.tolist() == [[0, 0, 2], [0, 3, 1]]
-    assert data["user", "view", "item"].time.tolist() == [3, 4, 6]
+    # user 0 viewed item 3 (a validation purchase) at t=4: that view is held out like a test pair's would be
+    assert data["user", "view", "item"].edge_index.tolist() == [[0, 2], [0, 1]]
+    assert data["user", "view", "item"].time.tolist() == [3, 6]
+    assert data["user", "view", "item"].val_edge_index.tolist() == [[0], [3]]
+    assert data["user", "view", "item"].val_time.tolist() == [4]
     assert data["user", "cart", "item"].edge_index.tolist() == [[1], [2]]
+    assert data["user", "cart", "item"].val_edge_index.shape == (2, 0)
     assert data.num_val_users == 2 and spec.counts(data)["val purchases (carved)"] == 2
     with pytest.raises(InputError, match="split must be 'all'"):
         spec.load("train", data_dir=tmp_path)

@@ -87,6 +87,9 @@ def test_released_protocol_fits_every_training_purchase_and_selects_on_test():
     assert torch.equal(released.val, released.test)
     assert released.graphs["buy"].graph.num_edges == 2 * 9551 and ours.graphs["buy"].graph.num_edges == 2 * 8666
     assert ours.test_graphs["buy"].graph.num_edges == 2 * 9551   # validation purchases are known at test time
+    # so are their views: every view is in the test pass and the released protocol, not in training's graphs
+    assert ours.test_graphs["view"].graph.num_edges == released.graphs["view"].graph.num_edges == 2 * 75374
+    assert ours.graphs["view"].graph.num_edges == 2 * (75374 - 717)
     from graphgen.train import config as config_lib
 
     preset = config_lib.preset_path("diffgraph", "aminer")

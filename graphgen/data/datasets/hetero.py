@@ -13,7 +13,8 @@ is an :class:`~graphgen.errors.InputError` naming ``"all"``; the train / validat
 * Validation, carved from the training purchases because DiffGraph selects epochs on its test file and we must not:
   for every user with >= 2 training purchases, the latest one (largest timestamp; ties -> largest item id) moves from
   ``("user", "buy", "item").edge_index`` (and ``.time``) to ``.val_pairs`` long [2, V]; users with one training
-  purchase keep it. Views and carts are untouched.
+  purchase keep it. The views and carts of a validation pair move to ``.val_edge_index`` / ``.val_time`` of their
+  behaviour, as the files already cut every behaviour of the test pairs (none of the 2174 is viewed or carted).
 * ``("user", "buy", "item").test_pairs`` long [2, 2174]: ``test_mat.npz``, one held-out purchase per user.
 * Ranking at validation excludes ``edge_index`` of ``buy``; at test, DiffGraph excludes all of its training purchases,
   i.e. ``edge_index`` and ``val_pairs`` together.
@@ -220,7 +221,22 @@ class RetailRocketSpec(HeteroGraphSpec):
         target.edge_index = target.edge_index[:, torch.from_numpy(fit)]
         target.test_pairs = torch.from_numpy(test_pairs)
         data.num_val_users = int(val.sum())
+        self._hold_out_auxiliary(data, target.val_pairs.numpy())
         return data
+
+    def _hold_out_auxiliary(self, data: HeteroData, val_pairs: np.ndarray) -> None:
+        """Move the view / cart edges of the validation pairs to ``.val_edge_index`` / ``.val_time``: the files hold
+        no view or cart of any test pair (the test period is cut from every behaviour), so a validation purchase
+        keeps none either, else its views would give it away (81% of them are viewed, 91% carted)."""
+        val_keys = val_pairs[0] * self.num_items + val_pairs[1]
+        for behaviour in self.behaviours[:-1]:
+            store = data["user", behaviour, "item"]
+            edges = store.edge_index.numpy()
+            held = np.isin(edges[0] * self.num_items + edges[1], val_keys)
+            store.val_edge_index = torch.from_numpy(edges[:, held])
+            store.val_time = store.time[torch.from_numpy(held)]
+            store.edge_index = torch.from_numpy(edges[:, ~held])
+            store.time = store.time[torch.from_numpy(~held)]
 
     def _read_behaviour(self, path: Path, shape: tuple[int, int], behaviour: str) -> tuple[np.ndarray, np.ndarray]:
         matrix = read_sparse(path)
@@ -262,7 +278,9 @@ class RetailRocketSpec(HeteroGraphSpec):
         target = data["user", self.behaviours[-1], "item"]
         out = {"users": data["user"].num_nodes, "items": data["item"].num_nodes}
         for behaviour in self.behaviours[:-1]:
-            out[f"{behaviour} edges"] = data["user", behaviour, "item"].num_edges
+            store = data["user", behaviour, "item"]
+            out[f"{behaviour} edges"] = store.num_edges
+            out[f"{behaviour} edges of val purchases (held out)"] = store.val_edge_index.shape[1]
         fit, val = target.edge_index.shape[1], target.val_pairs.shape[1]
         out[f"{self.behaviours[-1]} edges (training purchases before carving)"] = fit + val
         out["train purchases (after carving)"] = fit

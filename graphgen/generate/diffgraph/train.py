@@ -9,10 +9,11 @@ Protocols (:mod:`graphgen.data.datasets.hetero` holds the splits):
 
 * ``retail_rocket``: the model fits the training purchases minus one validation purchase per user (the latest, for
   users with two or more); views and carts are auxiliary relations. Every epoch ranks all items for the validation
-  pairs (fitted purchases excluded): Recall@K and NDCG@K (:func:`graphgen.evaluate.recommendation.rank_metrics`).
+  pairs (fitted purchases excluded; their views and carts are held out too, as the files hold none for the test
+  pairs): Recall@K and NDCG@K (:func:`graphgen.evaluate.recommendation.rank_metrics`).
   Selection: validation Recall@K. Where validation improves, the test pairs are ranked too, with every training
-  purchase excluded (as the released code) and propagated over: the validation purchases are known interactions at
-  test time, so the purchase graph of the test pass holds them (the weights are not refitted).
+  purchase excluded (as the released code) and propagated over: the validation purchases and their views and carts
+  are known interactions at test time, so the graphs of the test pass hold them (the weights are not refitted).
 * ``aminer``: papers with identity features; the target relation is the P-A-P meta-path, the auxiliary ones P-R-P
   and HeCo's positive pairs (as the released code); ``label_rate`` labelled papers per class (20 / 40 / 60) train a
   linear classifier. Every epoch scores the validation papers, and the test papers where validation improves: Micro-F1,
@@ -95,9 +96,14 @@ class RecommendationTask:
                   for name in dict.fromkeys([target, *auxiliary])}
         store = data["user", target, "item"]
         fit, val = relations[target].long(), store.val_pairs.long()
-        # at test time the validation purchases are known interactions: propagation runs over all of them
-        test_graphs = {**graphs, target: NormalizedGraph.bipartite(torch.cat([fit, val], dim=1), num_users,
-                                                                   num_items)}
+        relations = {name: edges.long() for name, edges in relations.items()}
+        # at test time the validation purchases and their views / carts are known interactions: propagation runs
+        # over all of them
+        def known(name: str) -> Tensor:
+            held = val if name == target else getattr(data["user", name, "item"], "val_edge_index", None)
+            return relations[name] if held is None else torch.cat([relations[name], held.long()], dim=1)
+
+        test_graphs = {name: NormalizedGraph.bipartite(known(name), num_users, num_items) for name in graphs}
         if protocol == "released":   # every training purchase is fitted; the test pairs stand in for validation
             fit, val = torch.cat([fit, val], dim=1), store.test_pairs.long()
             graphs = test_graphs
