@@ -439,7 +439,8 @@ class Trainer:
         if not resume and run.is_used():
             raise ckpt.CheckpointError(f"{run.path} already holds a run; pass --resume to continue it or "
                                        "--overwrite to replace it")
-        refuse_spent_budget(budget, ctx)   # before the run folder is written: a refused run leaves nothing behind
+        if origin is not None:   # a command's clock: start-up was spent from the budget (a bare fit() has none)
+            refuse_spent_budget(budget, ctx)   # before the run folder is written: a refused run leaves nothing behind
         distributed.barrier(ctx)
         model = self.model
         model.train()

@@ -220,7 +220,8 @@ def _refused_for_start_up(proc: subprocess.CompletedProcess, minutes: float) -> 
     match = re.search(r"start-up \(.*\) took ([0-9.]+) s, so no training step fits", proc.stderr)
     if proc.returncode != 2 or match is None:
         return False
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # one line of refusal and no traceback (a dataset's warning about skipped raw rows may come before it)
+    assert "Traceback" not in proc.stderr and match.group(0) in proc.stderr.strip().splitlines()[-1], proc.stderr
     assert float(match.group(1)) >= 60.0 * minutes, proc.stderr
     return True
 
@@ -253,8 +254,12 @@ def test_a_budget_start_up_used_is_refused_by_every_trainer_not_only_pard(tmp_pa
 
 
 def test_bench_encoders_minutes_is_a_wall_clock_limit(tmp_path, prepared_caches):
-    _run_cli(["bench", "encoders", "--dataset", "zinc12k", "--models", "gps", "--minutes", str(BUDGET_MINUTES),
-              "--max-train-graphs", "64", "--max-eval-graphs", "32", "--out", str(tmp_path / "bench")], tmp_path)
+    proc = _run_cli(["bench", "encoders", "--dataset", "zinc12k", "--models", "gps", "--minutes", str(BUDGET_MINUTES),
+                     "--max-train-graphs", "64", "--max-eval-graphs", "32", "--out", str(tmp_path / "bench")], tmp_path,
+                    check=False)
+    if _refused_for_start_up(proc, BUDGET_MINUTES):   # a busy machine's start-up over 6 s: the one-line refusal
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
     runs = [p for p in (tmp_path / "bench").iterdir() if p.is_dir()]
     assert len(runs) == 1
     _assert_within_budget(runs[0])
