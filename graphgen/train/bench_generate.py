@@ -1,5 +1,5 @@
-"""``graphgen bench generate``: resumable sampling in chunks, the protocol suite scored phase by phase, and the
-published anchor rows printed next to ours.
+"""``graphgen bench generate``: resumable sampling in chunks, the protocol suite, and the published anchor rows
+printed next to ours.
 
 Sampling. ``n`` samples are drawn in chunks of ``chunk_size``; chunk ``i`` is drawn from its own seed
 (:func:`chunk_seeds`: ``numpy.random.SeedSequence(seed, spawn_key=(i,))``), so a chunk's graphs depend only on the
@@ -11,10 +11,9 @@ the command line is refused (:class:`SamplesMismatchError` names the field).
 
 Scoring. The MOSES suite (``valid``, ``unique@1000``, ``unique@10000``, ``Novelty``, ``Filters``, ``FCD``, ``SNN``,
 ``Frag``, ``Scaf`` against ``Test`` and ``TestSF``, ``IntDiv``, ``IntDiv2``) and the GDSS suite
-(``validity_wo_correction``, ``validity``, ``uniqueness``, ``novelty``, ``fcd``, ``nspdk_mmd``) are computed by the
-same per-molecule outcomes, reference caches and metric functions as
-:func:`graphgen.evaluate.molecules.evaluate_molecules` (tests check equal results), split into named phases so a
-progress bar shows which one runs (on 30,000 MOSES samples: minutes each for FCD and IntDiv).
+(``validity_wo_correction``, ``validity``, ``uniqueness``, ``novelty``, ``fcd``, ``nspdk_mmd``) are
+:func:`graphgen.evaluate.molecules.evaluate_molecules` with the dataset's references (its own progress bars show
+each long step: on 30,000 MOSES samples, minutes each for FCD and IntDiv).
 
 Anchors. :data:`ANCHORS` copies the published rows of ``../shared/REFERENCE.md`` section 5 (the numbers only; our row
 is computed in the run).
@@ -25,7 +24,6 @@ import hashlib
 import math
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -312,7 +310,7 @@ def open_or_plan(path: Path, wanted: SamplingPlan, *, resume: bool, reuse: bool)
     return [], wanted
 
 
-# -- the protocol suites, phase by phase -----------------------------------------------------------------------------
+# -- the protocol suites -----------------------------------------------------------------------------------------------
 @dataclass
 class References:
     """Reference SMILES (lists) or dataset names for one protocol; ``None`` leaves the metrics that need it out."""
@@ -327,182 +325,23 @@ class References:
         return cls(dataset, dataset, "moses" if dataset == "moses" else None)
 
 
-Phase = tuple[str, Callable[[], None]]
+def _suite(protocol: str) -> Callable[..., dict[str, float]]:
+    """``evaluate_molecules`` with one protocol and a :class:`References` (the one scorer of every suite)."""
+
+    def score(graphs: Sequence, refs: References, *, vocab: Any = None, n_jobs: int = 2, progress: bool = True,
+              data_dir: Any = None, cache: bool = True) -> dict[str, float]:
+        from graphgen.evaluate.molecules import evaluate_molecules
+
+        return evaluate_molecules(graphs, train=refs.train, test=refs.test, test_scaffolds=refs.test_scaffolds,
+                                  protocol=protocol, vocab=vocab, n_jobs=n_jobs, cache=cache, progress=progress,
+                                  data_dir=data_dir)
+
+    score.__name__ = score.__qualname__ = f"score_{protocol}"
+    return score
 
 
-def _run_phases(phases: list[Phase], progress: bool, *, stop: Callable[[], bool] = lambda: False,
-                keep: int = 0) -> None:
-    """Run named phases in order under one tqdm bar whose text names the running phase; after the first ``keep``
-    phases, stop as soon as ``stop()`` is true (nothing left to score)."""
-    from tqdm.auto import tqdm
-
-    # `disable` only switches the bar off: an explicit False would override TQDM_DISABLE (--no-progress)
-    bar_off = {} if progress else {"disable": True}
-    bar = tqdm(total=len(phases), desc="scoring", unit="phase", **bar_off)
-    try:
-        for done, (name, work) in enumerate(phases):
-            if done >= keep and stop():
-                break
-            bar.set_postfix_str(name)
-            work()
-            bar.update(1)
-    finally:
-        bar.close()
-
-
-def _outcomes(graphs: Sequence, protocol: str, vocab: Any, n_jobs: int, progress: bool) -> list:
-    from functools import partial
-
-    from graphgen.evaluate import molecules
-    from graphgen.evaluate import moses as moses_mod
-
-    outcome = {"gdss": molecules.gdss_outcome, "moses": molecules.moses_outcome}[protocol]
-    return moses_mod.parallel_map(partial(molecules._indexed_outcome, outcome, vocab), list(enumerate(graphs)),
-                                  n_jobs=n_jobs, desc=f"{protocol} validity", progress=progress)
-
-
-def _failed_counts(graphs: Sequence, outcomes: list) -> dict[str, float]:
-    """``num_missing`` (``None`` items) and ``num_unparsable`` (SMILES RDKit cannot parse), as evaluate_molecules."""
-    missing = sum(item is None for item in graphs)
-    return {"num_missing": float(missing), "num_unparsable": float(sum(not o.built for o in outcomes) - missing)}
-
-
-def _reference_set(ref: Sequence[str] | str, split: str, data_dir: Any, cache: bool):
-    from graphgen.evaluate import molecules
-    from graphgen.evaluate.reference_cache import ReferenceSet
-
-    # the same loader and set name as evaluate_molecules, so both share one on-disk cache entry per statistic
-    return ReferenceSet(molecules._load_reference(ref, split, split, data_dir), split, cache=cache)
-
-
-def score_moses(graphs: Sequence, refs: References, *, vocab: Any = None, n_jobs: int = 2, progress: bool = True,
-                data_dir: Any = None, cache: bool = True) -> dict[str, float]:
-    """The MOSES suite of ``graphs`` in phases (keys and definitions of ``evaluate_molecules(protocol="moses")``)."""
-    from graphgen.evaluate import fcd as fcd_mod
-    from graphgen.evaluate import molecules
-    from graphgen.evaluate import moses as moses_mod
-
-    out: dict[str, float] = {}
-    state: dict[str, Any] = {}
-
-    def validity() -> None:
-        outcomes = _outcomes(graphs, "moses", vocab, n_jobs, progress)
-        state["gen"] = [o.smiles for o in outcomes if o.smiles is not None]
-        out.update(num_generated=float(len(graphs)), num_valid=float(len(state["gen"])),
-                   **_failed_counts(graphs, outcomes), valid=float(np.mean([o.valid for o in outcomes])))
-
-    def uniqueness_novelty() -> None:
-        gen = state["gen"]
-        for k in (1000, 10000):
-            if len(gen) < k:
-                warnings.warn(f"unique@{k}: only {len(gen)} valid molecules, computed on all of them", stacklevel=2)
-            out[f"unique@{k}"] = moses_mod.fraction_unique(gen, k)
-        if refs.train is not None:
-            train = _reference_set(refs.train, "train", data_dir, cache)
-            out["Novelty"] = moses_mod.fraction_novel(gen, molecules._train_membership(train, n_jobs, progress))
-
-    def filters_and_fingerprints() -> None:
-        gen = state["gen"]
-        out["Filters"] = float(np.mean(moses_mod.parallel_map(moses_mod.passes_filters, gen, n_jobs=n_jobs,
-                                                               desc="filters", progress=progress)))
-        state["fps"] = moses_mod.fingerprints(gen, n_jobs=n_jobs, progress=progress)
-        state["frag"] = moses_mod.fragment_counts(gen, n_jobs=n_jobs, progress=progress)
-        state["scaf"] = moses_mod.scaffold_counts(gen, n_jobs=n_jobs, progress=progress)
-        state["fcd"] = fcd_mod.fcd_stats(gen, n_jobs=n_jobs, progress=progress) if len(gen) >= 2 else None
-
-    def against(suffix: str, ref_value: Sequence[str] | str, split: str) -> Callable[[], None]:
-        def work() -> None:
-            ref = _reference_set(ref_value, split, data_dir, cache)
-            canon = lambda: molecules._canonical_reference(ref, n_jobs, progress)  # noqa: E731
-            if state["fcd"] is not None:
-                out[f"FCD/{suffix}"] = fcd_mod.frechet_distance(state["fcd"],
-                                                                molecules._fcd_reference(ref, n_jobs, progress))
-            ref_fps = ref.get("morgan2_1024", {}, lambda: {"fps": moses_mod.fingerprints(
-                canon(), n_jobs=n_jobs, progress=progress)})["fps"]
-            out[f"SNN/{suffix}"] = moses_mod.snn(state["fps"], ref_fps, progress=progress)
-            ref_frag = moses_mod.arrays_to_counter(ref.get("brics_counts", {}, lambda: moses_mod.counter_to_arrays(
-                moses_mod.fragment_counts(canon(), n_jobs=n_jobs, progress=progress))))
-            out[f"Frag/{suffix}"] = moses_mod.cosine_similarity(ref_frag, state["frag"])
-            ref_scaf = moses_mod.arrays_to_counter(ref.get("scaffold_counts", {"min_rings": 2},
-                                                           lambda: moses_mod.counter_to_arrays(
-                moses_mod.scaffold_counts(canon(), n_jobs=n_jobs, progress=progress))))
-            out[f"Scaf/{suffix}"] = moses_mod.cosine_similarity(ref_scaf, state["scaf"])
-        return work
-
-    def diversity() -> None:
-        out["IntDiv"] = moses_mod.internal_diversity(state["fps"], 1, progress=progress)
-        out["IntDiv2"] = moses_mod.internal_diversity(state["fps"], 2, progress=progress)
-
-    phases: list[Phase] = [("validity", validity), ("uniqueness, novelty", uniqueness_novelty),
-                           ("filters, fingerprints, ChemNet", filters_and_fingerprints)]
-    if refs.test is not None:
-        phases.append(("FCD/SNN/Frag/Scaf vs Test", against("Test", refs.test, "test")))
-    if refs.test_scaffolds is not None:
-        phases.append(("FCD/SNN/Frag/Scaf vs TestSF", against("TestSF", refs.test_scaffolds, "test_scaffolds")))
-    else:
-        warnings.warn("MOSES /TestSF metrics skipped: no scaffold test set given", stacklevel=2)
-    phases.append(("IntDiv", diversity))
-    # without a valid molecule only validity, uniqueness and novelty exist (as in evaluate_molecules)
-    _run_phases(phases, progress, stop=lambda: not state["gen"], keep=2)
-    return out
-
-
-def score_gdss(graphs: Sequence, refs: References, *, vocab: Any = None, n_jobs: int = 2, progress: bool = True,
-               data_dir: Any = None, cache: bool = True) -> dict[str, float]:
-    """The GDSS suite of ``graphs`` in phases (keys and definitions of ``evaluate_molecules(protocol="gdss")``)."""
-    from graphgen.evaluate import fcd as fcd_mod
-    from graphgen.evaluate import molecules
-    from graphgen.evaluate import moses as moses_mod
-    from graphgen.evaluate.nspdk import NSPDK, mmd_from_means
-
-    out: dict[str, float] = {}
-    state: dict[str, Any] = {}
-
-    def validity() -> None:
-        outcomes = _outcomes(graphs, "gdss", vocab, n_jobs, progress)
-        gen = state["gen"] = [o.smiles for o in outcomes if o.smiles is not None]
-        out.update(num_generated=float(len(graphs)), num_valid=float(len(gen)), **_failed_counts(graphs, outcomes),
-                   validity_wo_correction=float(np.mean([o.valid_wo_correction for o in outcomes])),
-                   validity=len(gen) / len(graphs),
-                   connected=float(np.mean([o.valid and o.connected for o in outcomes])))
-
-    def uniqueness_novelty() -> None:
-        out["uniqueness"] = moses_mod.fraction_unique(state["gen"])
-        if refs.train is not None:
-            train = _reference_set(refs.train, "train", data_dir, cache)
-            out["novelty"] = moses_mod.fraction_novel(state["gen"],
-                                                      molecules._train_membership(train, n_jobs, progress))
-
-    def fcd() -> None:
-        gen = state["gen"]
-        if len(gen) < 2:
-            warnings.warn(f"only {len(gen)} valid molecule(s): FCD needs 2, so 'fcd' is NaN", stacklevel=2)
-            out["fcd"] = float("nan")
-            return
-        test = state["test"] = _reference_set(refs.test, "test", data_dir, cache)
-        out["fcd"] = fcd_mod.frechet_distance(fcd_mod.fcd_stats(gen, n_jobs=n_jobs, progress=progress),
-                                              molecules._fcd_reference(test, n_jobs, progress))
-
-    def nspdk() -> None:
-        gen = state["gen"]
-        if not gen:
-            out["nspdk_mmd"] = float("nan")
-            return
-        test = state["test"] if "test" in state else _reference_set(refs.test, "test", data_dir, cache)
-        kernel = NSPDK()
-        out["nspdk_mmd"] = mmd_from_means(molecules._nspdk_embed(gen, kernel, progress),
-                                          molecules._nspdk_reference(test, kernel, n_jobs, progress))
-
-    phases: list[Phase] = [("validity", validity), ("uniqueness, novelty", uniqueness_novelty)]
-    if refs.test is not None:
-        phases += [("FCD", fcd), ("NSPDK", nspdk)]
-    _run_phases(phases, progress)
-    return out
-
-
-SUITES = {"moses": score_moses, "gdss": score_gdss}
-# Scored phase by phase: 10,000-30,000 samples against 10^5-10^6 references, where one phase takes minutes.
-PHASED_DATASETS = ("moses", "zinc250k")
+score_moses = _suite("moses")
+score_gdss = _suite("gdss")
 
 
 # -- the command -----------------------------------------------------------------------------------------------------
@@ -534,12 +373,6 @@ def prepare_samples(model: Any, args: Any, samples_path: Path, model_sha256: str
 
 def score_samples(graphs: Sequence, dataset: str, protocol: str, vocab: Any, *, refs: References | None = None,
                   progress: bool = True, data_dir: Any = None) -> dict[str, float]:
-    """The dataset's suite: the phased scorers for the MOSES / GDSS suites on the large benchmark sets
-    (:data:`PHASED_DATASETS`), ``evaluate_molecules`` otherwise (same numbers, one call)."""
-    from graphgen.evaluate import molecules
-
-    refs = refs or References.of_dataset(dataset)
-    if protocol in SUITES and dataset in PHASED_DATASETS:
-        return SUITES[protocol](graphs, refs, vocab=vocab, progress=progress, data_dir=data_dir)
-    return molecules.evaluate_molecules(graphs, train=refs.train, test=refs.test, protocol=protocol, vocab=vocab,
-                                        progress=progress, data_dir=data_dir)
+    """The dataset's suite: ``evaluate_molecules`` with ``protocol`` against the dataset's published references."""
+    return _suite(protocol)(graphs, refs or References.of_dataset(dataset), vocab=vocab, progress=progress,
+                            data_dir=data_dir)
