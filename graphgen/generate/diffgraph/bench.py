@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphgen.generate.diffgraph.train import DATASETS, LABEL_RATES, DiffGraphRunConfig
+from graphgen.generate.diffgraph.train import DATASETS, LABEL_RATES, DiffGraphRunConfig, preset_family
 from graphgen.generate.diffgraph.model import VARIANTS
 
 # published numbers (REFERENCE.md section 5: the DiffGraph README / paper), as fractions
@@ -57,9 +57,8 @@ def _ints(text: str, flag: str) -> list[int]:
 def _config(variant: str, dataset: str, seed: int, rate: int | None, args: argparse.Namespace) -> DiffGraphRunConfig:
     from graphgen.train import config as config_lib
 
-    family = "lightgcn" if variant == "lightgcn" else "diffgraph"
     cfg = config_lib.resolve(DiffGraphRunConfig, base={"dataset": dataset},
-                             preset=config_lib.preset_path(family, dataset))
+                             preset=config_lib.preset_path(preset_family(variant), dataset))
     cfg.model.variant = variant
     cfg.protocol = args.protocol
     cfg.trainer.seed = seed

@@ -131,9 +131,10 @@ class RecommendationTask:
         users, items = raw[0].long(), raw[1].long()
         return users, items, self.negatives(users, generator)
 
-    def evaluate(self, model: DiffGraph, k: int, batch_size: int, *, with_test: bool = True) -> dict[str, float]:
-        """Validation metrics (graphs of the fitted purchases; those excluded from the ranking), and with
-        ``with_test`` the test metrics (graphs and exclusions of every training purchase)."""
+    def evaluate(self, model: DiffGraph, k: int, batch_size: int, *,
+                 splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
+        """Metrics of ``splits``: validation (graphs of the fitted purchases; those excluded from the ranking, and
+        ``score``), test (graphs and exclusions of every training purchase)."""
         from graphgen.evaluate.recommendation import rank_metrics
 
         def scores(graphs, heldout: Tensor, known: Tensor, split: str) -> dict[str, float]:
@@ -142,11 +143,13 @@ class RecommendationTask:
             got = rank_metrics(users, items, heldout, known, k=k, batch_size=batch_size)
             return {f"{split}_{name}": float(v) for name, v in got.items() if name != "num_users"}
 
-        out = scores(self.graphs, self.val, self.fit, "val")
-        if with_test:
+        out = {}
+        if "val" in splits:
+            out.update(scores(self.graphs, self.val, self.fit, "val"))
+            out["score"] = -out[f"val_recall@{k}"]
+        if "test" in splits:
             known = self.fit if self.val is self.test else torch.cat([self.fit, self.val], dim=1)
             out.update(scores(self.test_graphs, self.test, known, "test"))
-        out["score"] = -out[f"val_recall@{k}"]
         return out
 
 
@@ -189,15 +192,18 @@ class NodeClassificationTask:
         nodes = torch.sort(raw[0].long()).values   # the released code sorts each batch
         return nodes, self.labels[nodes]
 
-    def evaluate(self, model: DiffGraph, k: int, batch_size: int, *, with_test: bool = True) -> dict[str, float]:
+    def evaluate(self, model: DiffGraph, k: int, batch_size: int, *,
+                 splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
         from graphgen.evaluate.node_classification import classification_metrics
 
         logits = model.logits(self.graphs)
         out = {}
-        for split, nodes in (("val", self.val), ("test", self.test))[:2 if with_test else 1]:
-            out.update({f"{split}_{name}": float(v)
-                        for name, v in classification_metrics(logits[nodes], self.labels[nodes]).items()})
-        out["score"] = -out["val_micro_f1"]
+        for split, nodes in (("val", self.val), ("test", self.test)):
+            if split in splits:
+                out.update({f"{split}_{name}": float(v)
+                            for name, v in classification_metrics(logits[nodes], self.labels[nodes]).items()})
+        if "val" in splits:
+            out["score"] = -out["val_micro_f1"]
         return out
 
 
@@ -262,10 +268,10 @@ def train(cfg: DiffGraphRunConfig, *, out: str | Path | None = None, resume: boo
         # the test split is scored only where validation improves (the epochs selection can pick), so a test
         # figure is never seen elsewhere and the test-time propagation is not paid every epoch
         start = time.perf_counter()
-        scores = task.evaluate(m, cfg.top_k, cfg.eval_batch_size, with_test=False)
+        scores = task.evaluate(m, cfg.top_k, cfg.eval_batch_size, splits=("val",))
         if scores["score"] < best_val[0]:
             best_val[0] = scores["score"]
-            scores = task.evaluate(m, cfg.top_k, cfg.eval_batch_size)
+            scores.update(task.evaluate(m, cfg.top_k, cfg.eval_batch_size, splits=("test",)))
         eval_seconds.append(time.perf_counter() - start)
         return {**scores, "eval_seconds": round(eval_seconds[-1], 3)}
 
@@ -306,13 +312,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="aminer: labelled papers per class (default: the preset's, 40)")
 
 
+def preset_family(variant: str) -> str:
+    """The preset family of a variant: ``lightgcn_<dataset>.yaml`` for the baseline, ``diffgraph_<dataset>.yaml``
+    for DiffGraph and its ablation."""
+    return "lightgcn" if variant == "lightgcn" else "diffgraph"
+
+
 def resolve_config(args: argparse.Namespace) -> DiffGraphRunConfig:
     """Preset ``diffgraph_<dataset>.yaml`` (``lightgcn_<dataset>.yaml`` for the baseline) or ``--config`` < flags <
     ``--set``."""
     from graphgen.train import config as config_lib
     from graphgen.train.runs import config_source, trainer_flags
 
-    family = "lightgcn" if args.variant == "lightgcn" else "diffgraph"
+    family = preset_family(args.variant)
     base: dict[str, Any] = {"dataset": args.dataset}
     flags = trainer_flags(args)
     flags.setdefault("model", {})["variant"] = args.variant
