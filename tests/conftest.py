@@ -29,6 +29,11 @@ TEST_ENVIRONMENT = {
 for _name, _value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
+# CI sets GRAPHGEN_DATA relative to the repository ("../shared/data"); tests that run the CLI in a temp folder pass the
+# environment on, so the path is made absolute here, against the folder pytest started in
+if os.environ.get("GRAPHGEN_DATA"):
+    os.environ["GRAPHGEN_DATA"] = str(Path(os.environ["GRAPHGEN_DATA"]).resolve())
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
