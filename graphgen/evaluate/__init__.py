@@ -1,16 +1,46 @@
 """Evaluators on the published protocols: molecules (GDSS, DiGress, MOSES), generic graphs (GDSS, SPECTRE), scene
 graphs (DiffuseSG), lane graphs (SLEDGE), recommendation and node classification (DiffGraph)."""
-from graphgen.evaluate.molecules import evaluate_molecules  # molecule protocols (GDSS, DiGress, MOSES)
-from graphgen.evaluate.nspdk import NSPDK, nspdk_mmd
-from graphgen.evaluate.fcd import FCDStats, fcd_stats, frechet_distance
-from graphgen.evaluate.graphs import evaluate_graphs, read_graphs  # generic graphs (GDSS, SPECTRE/DiGress)
-from graphgen.evaluate.lane_graphs import evaluate_lane_graphs, independent_lanes_baseline  # lane graphs (SLEDGE)
-from graphgen.evaluate.mmd import graph_mmd, mmd2
-from graphgen.evaluate.node_classification import classification_metrics  # Micro/Macro-F1, AUC (DiffGraph_NC)
-from graphgen.evaluate.orbits import orbit_counts
-from graphgen.evaluate.recommendation import rank_metrics, rank_metrics_from_scores  # Recall/NDCG@K (DiffGraph-Rec)
-from graphgen.evaluate.scene_graphs import evaluate_scene_graphs, marginal_baseline  # scene graphs (DiffuseSG)
-from graphgen.evaluate.vun import is_planar_valid, is_sbm_valid, is_tree_valid, vun_metrics
+# name -> submodule: imported on first use, so that `graphgen sample` (which needs one helper) does not pay for scipy,
+# networkx and RDKit descriptors at start-up (PEP 562)
+_WHERE = {
+    "evaluate_molecules": "molecules",
+    "NSPDK": "nspdk",
+    "nspdk_mmd": "nspdk",
+    "FCDStats": "fcd",
+    "fcd_stats": "fcd",
+    "frechet_distance": "fcd",
+    "evaluate_graphs": "graphs",
+    "read_graphs": "graphs",
+    "evaluate_lane_graphs": "lane_graphs",
+    "independent_lanes_baseline": "lane_graphs",
+    "graph_mmd": "mmd",
+    "mmd2": "mmd",
+    "classification_metrics": "node_classification",
+    "orbit_counts": "orbits",
+    "rank_metrics": "recommendation",
+    "rank_metrics_from_scores": "recommendation",
+    "evaluate_scene_graphs": "scene_graphs",
+    "marginal_baseline": "scene_graphs",
+    "is_planar_valid": "vun",
+    "is_sbm_valid": "vun",
+    "is_tree_valid": "vun",
+    "vun_metrics": "vun",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f"graphgen.evaluate.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'graphgen.evaluate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = ["FCDStats", "NSPDK", "classification_metrics", "evaluate_graphs", "evaluate_lane_graphs",
            "evaluate_molecules", "evaluate_scene_graphs", "fcd_stats", "frechet_distance", "graph_mmd",
